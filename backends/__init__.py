@@ -1,0 +1,94 @@
+"""Backends: one small module per framework, all with the same primitives.
+
+labelkit keeps three promises, and this package is where they are kept:
+
+1. **No eager imports.** ``import labelkit`` imports NumPy only. A backend module never imports its
+   framework; the dispatcher hands it the framework module from ``sys.modules`` once the user has
+   imported it (a tensor of a framework cannot exist before that framework is imported). That also
+   keeps dispatch traceable on a cold first call inside ``torch.compile(fullgraph=True)``, where
+   ``importlib`` cannot be traced.
+2. **O(1) dispatch.** The dispatcher caches ``type -> backend``; a backend is asked only once per type.
+3. **One semantics.** Shape rules, squeezing, ``ignore_index``, smoothing, class weights, reductions
+   and value checks live once in ``labelkit/``. A backend only provides the primitives below, each a
+   thin wrapper around its framework's own function; ``tests/test_backends_conformance.py`` checks
+   that every module offers the same names with the same signatures.
+
+A backend may implement an optional fast primitive (``sparse_nll``: the fused sparse cross-entropy
+kernel); ``labelkit/`` uses it when present and falls back to ``log_softmax`` + ``take_along_axis``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["PRIMITIVES", "Backend"]
+
+# The names every backend implements; the conformance test compares their signatures.
+PRIMITIVES = (
+    "owns",
+    "is_tracing",
+    "shape",
+    "dtype_name",
+    "dtype",
+    "default_int",
+    "asarray",
+    "to_numpy",
+    "cast",
+    "arange",
+    "zeros",
+    "where",
+    "isfinite",
+    "floor",
+    "abs",
+    "log",
+    "exp",
+    "log1p",
+    "maximum",
+    "clip",
+    "reshape",
+    "moveaxis",
+    "squeeze",
+    "expand_dims",
+    "sum",
+    "max",
+    "min",
+    "argmax",
+    "any",
+    "to_bool",
+    "logsumexp",
+    "log_softmax",
+    "take_along_axis",
+    "stop_gradient",
+    "sparse_nll",
+    "assert_all",
+)
+
+
+class Backend:
+    """The primitive set one framework provides to labelkit.
+
+    Subclasses set ``name`` (what ``lk.backend_of`` returns) and ``modules`` (the top-level module
+    names whose array types they serve) and implement every name in ``PRIMITIVES``. Arrays passed in
+    are already of the backend's framework; dtypes are passed as names (``"float32"``, ``"int64"``,
+    ``"bool"``...).
+    """
+
+    name: str = ""
+    modules: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"<labelkit backend {self.name!r}>"
+
+    # Optional capabilities default to "absent"; labelkit/ checks for them.
+    def sparse_nll(self, logits: Any, ids: Any, axis: int) -> Any:
+        """``-log_softmax(logits, axis)`` at ``ids`` (valid ids only), shape = logits without ``axis``.
+
+        The default gathers from ``log_softmax``; backends with a fused kernel override it.
+        """
+        logp = self.log_softmax(logits, axis)
+        picked = self.take_along_axis(logp, self.expand_dims(ids, axis), axis)
+        return -self.squeeze(picked, axis)
+
+    def assert_all(self, cond: Any, message: str) -> Any:
+        """In-graph assertion where the framework has one (TensorFlow); ``None`` elsewhere."""
+        return None

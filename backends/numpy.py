@@ -1,0 +1,131 @@
+"""The NumPy backend: the reference, and the float64 ground the other backends are tested against."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from labelkit.backends import Backend
+
+__all__ = ["NumpyBackend"]
+
+
+def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out
+
+
+class NumpyBackend(Backend):
+    name = "numpy"
+    modules = ("numpy",)
+
+    def __init__(self, module: Any = np) -> None:
+        self.np = module
+
+    def owns(self, x: Any) -> bool:
+        return isinstance(x, (np.ndarray, np.generic))
+
+    def is_tracing(self, x: Any) -> bool:
+        return False
+
+    def shape(self, x: Any) -> tuple[int | None, ...]:
+        return tuple(np.shape(x))
+
+    def dtype_name(self, x: Any) -> str:
+        return np.asarray(x).dtype.name
+
+    def dtype(self, name: str) -> Any:
+        return np.dtype(name)
+
+    def default_int(self) -> str:
+        return "int64"
+
+    def asarray(self, obj: Any, like: Any) -> Any:
+        return np.asarray(obj)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        return np.asarray(x)
+
+    def cast(self, x: Any, dtype: str) -> Any:
+        return np.asarray(x).astype(dtype, copy=False)
+
+    def arange(self, n: int, like: Any) -> Any:
+        return np.arange(n)
+
+    def zeros(self, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
+        return np.zeros(shape, dtype=dtype)
+
+    def where(self, cond: Any, a: Any, b: Any) -> Any:
+        return np.where(cond, a, b)
+
+    def isfinite(self, x: Any) -> Any:
+        return np.isfinite(x)
+
+    def floor(self, x: Any) -> Any:
+        return np.floor(x)
+
+    def abs(self, x: Any) -> Any:
+        return np.abs(x)
+
+    def log(self, x: Any) -> Any:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(x)
+
+    def exp(self, x: Any) -> Any:
+        with np.errstate(over="ignore"):
+            return np.exp(x)
+
+    def log1p(self, x: Any) -> Any:
+        return np.log1p(x)
+
+    def maximum(self, a: Any, b: Any) -> Any:
+        return np.maximum(a, b)
+
+    def clip(self, x: Any, lo: float, hi: float) -> Any:
+        return np.clip(x, lo, hi)
+
+    def reshape(self, x: Any, shape: tuple[int, ...]) -> Any:
+        return np.reshape(x, shape)
+
+    def moveaxis(self, x: Any, source: int, dest: int) -> Any:
+        return np.moveaxis(x, source, dest)
+
+    def squeeze(self, x: Any, axis: int) -> Any:
+        return np.squeeze(x, axis=axis)
+
+    def expand_dims(self, x: Any, axis: int) -> Any:
+        return np.expand_dims(x, axis)
+
+    def sum(self, x: Any, axis: int | None = None) -> Any:
+        return np.sum(x, axis=axis)
+
+    def max(self, x: Any, axis: int | None = None) -> Any:
+        return np.max(x, axis=axis)
+
+    def min(self, x: Any, axis: int | None = None) -> Any:
+        return np.min(x, axis=axis)
+
+    def argmax(self, x: Any, axis: int) -> Any:
+        return np.argmax(x, axis=axis).astype(np.int64)
+
+    def any(self, x: Any) -> Any:
+        return np.any(x)
+
+    def to_bool(self, x: Any) -> bool:
+        return bool(x)
+
+    def logsumexp(self, x: Any, axis: int) -> Any:
+        return np.squeeze(_logsumexp(x, axis), axis=axis)
+
+    def log_softmax(self, x: Any, axis: int) -> Any:
+        with np.errstate(invalid="ignore"):
+            return x - _logsumexp(x, axis)
+
+    def take_along_axis(self, x: Any, idx: Any, axis: int) -> Any:
+        return np.take_along_axis(x, idx, axis=axis)
+
+    def stop_gradient(self, x: Any) -> Any:
+        return x

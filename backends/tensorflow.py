@@ -1,0 +1,141 @@
+"""The TensorFlow backend. It never imports TensorFlow: the dispatcher passes ``sys.modules["tensorflow"]``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from labelkit.backends import Backend
+
+__all__ = ["TensorflowBackend"]
+
+
+class TensorflowBackend(Backend):
+    name = "tensorflow"
+    modules = ("tensorflow", "tf_keras")
+
+    def __init__(self, module: Any) -> None:
+        self.tf = module
+
+    def owns(self, x: Any) -> bool:
+        tf = self.tf
+        return isinstance(x, (tf.Tensor, tf.Variable))
+
+    def is_tracing(self, x: Any) -> bool:
+        if not self.tf.executing_eagerly():
+            return True
+        return not hasattr(x, "numpy")
+
+    def shape(self, x: Any) -> tuple[int | None, ...]:
+        shape = x.shape
+        if shape.rank is None:
+            return None  # type: ignore[return-value]  # unknown rank; labelkit/ reports it
+        return tuple(shape.as_list())
+
+    def dtype_name(self, x: Any) -> str:
+        return x.dtype.name
+
+    def dtype(self, name: str) -> Any:
+        return self.tf.dtypes.as_dtype(name)
+
+    def default_int(self) -> str:
+        return "int64"
+
+    def asarray(self, obj: Any, like: Any) -> Any:
+        return self.tf.convert_to_tensor(obj)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        if x.dtype == self.tf.bfloat16:
+            x = self.tf.cast(x, self.tf.float32)
+        return np.asarray(x.numpy())
+
+    def cast(self, x: Any, dtype: str) -> Any:
+        return self.tf.cast(x, dtype)
+
+    def arange(self, n: int, like: Any) -> Any:
+        return self.tf.range(n, dtype=self.tf.int64)
+
+    def zeros(self, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
+        return self.tf.zeros(shape, dtype=dtype)
+
+    def where(self, cond: Any, a: Any, b: Any) -> Any:
+        return self.tf.where(cond, a, b)
+
+    def isfinite(self, x: Any) -> Any:
+        return self.tf.math.is_finite(x)
+
+    def floor(self, x: Any) -> Any:
+        return self.tf.math.floor(x)
+
+    def abs(self, x: Any) -> Any:
+        return self.tf.math.abs(x)
+
+    def log(self, x: Any) -> Any:
+        return self.tf.math.log(x)
+
+    def exp(self, x: Any) -> Any:
+        return self.tf.math.exp(x)
+
+    def log1p(self, x: Any) -> Any:
+        return self.tf.math.log1p(x)
+
+    def maximum(self, a: Any, b: Any) -> Any:
+        return self.tf.maximum(a, self.tf.cast(b, a.dtype))
+
+    def clip(self, x: Any, lo: float, hi: float) -> Any:
+        return self.tf.clip_by_value(x, self.tf.cast(lo, x.dtype), self.tf.cast(hi, x.dtype))
+
+    def reshape(self, x: Any, shape: tuple[int, ...]) -> Any:
+        return self.tf.reshape(x, shape)
+
+    def moveaxis(self, x: Any, source: int, dest: int) -> Any:
+        nd = x.shape.rank
+        perm = [a for a in range(nd) if a != source % nd]
+        perm.insert(dest % nd, source % nd)
+        return self.tf.transpose(x, perm)
+
+    def squeeze(self, x: Any, axis: int) -> Any:
+        return self.tf.squeeze(x, axis=axis)
+
+    def expand_dims(self, x: Any, axis: int) -> Any:
+        return self.tf.expand_dims(x, axis)
+
+    def sum(self, x: Any, axis: int | None = None) -> Any:
+        return self.tf.reduce_sum(x, axis=axis)
+
+    def max(self, x: Any, axis: int | None = None) -> Any:
+        return self.tf.reduce_max(x, axis=axis)
+
+    def min(self, x: Any, axis: int | None = None) -> Any:
+        return self.tf.reduce_min(x, axis=axis)
+
+    def argmax(self, x: Any, axis: int) -> Any:
+        return self.tf.argmax(x, axis=axis, output_type=self.tf.int64)
+
+    def any(self, x: Any) -> Any:
+        return self.tf.reduce_any(x)
+
+    def to_bool(self, x: Any) -> bool:
+        return bool(x)
+
+    def logsumexp(self, x: Any, axis: int) -> Any:
+        return self.tf.reduce_logsumexp(x, axis=axis)
+
+    def log_softmax(self, x: Any, axis: int) -> Any:
+        return self.tf.nn.log_softmax(x, axis=axis)
+
+    def take_along_axis(self, x: Any, idx: Any, axis: int) -> Any:
+        return self.tf.experimental.numpy.take_along_axis(x, idx, axis=axis)
+
+    def stop_gradient(self, x: Any) -> Any:
+        return self.tf.stop_gradient(x)
+
+    def sparse_nll(self, logits: Any, ids: Any, axis: int) -> Any:
+        tf = self.tf
+        nd = logits.shape.rank
+        if axis != nd - 1:
+            logits = self.moveaxis(logits, axis, -1)
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(ids, tf.int64), logits=logits)
+
+    def assert_all(self, cond: Any, message: str) -> Any:
+        return self.tf.debugging.Assert(self.tf.reduce_all(cond), [message])

@@ -1,0 +1,144 @@
+"""The PyTorch backend. It never imports torch: the dispatcher passes ``sys.modules["torch"]``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from labelkit.backends import Backend
+
+__all__ = ["TorchBackend"]
+
+
+class TorchBackend(Backend):
+    name = "torch"
+    modules = ("torch",)
+
+    def __init__(self, module: Any) -> None:
+        self.torch = module
+        self.F = module.nn.functional
+
+    def owns(self, x: Any) -> bool:
+        return isinstance(x, self.torch.Tensor)
+
+    def is_tracing(self, x: Any) -> bool:
+        torch = self.torch
+        if torch.compiler.is_compiling() or torch.jit.is_tracing():
+            return True
+        # FakeTensor / meta tensors carry no values.
+        return isinstance(x, torch.Tensor) and x.device.type == "meta"
+
+    def shape(self, x: Any) -> tuple[int | None, ...]:
+        return tuple(x.shape)
+
+    def dtype_name(self, x: Any) -> str:
+        return str(x.dtype).rpartition(".")[2]
+
+    def dtype(self, name: str) -> Any:
+        return getattr(self.torch, name)
+
+    def default_int(self) -> str:
+        return "int64"
+
+    def asarray(self, obj: Any, like: Any) -> Any:
+        if isinstance(obj, np.ndarray) and obj.dtype == np.uint16:
+            obj = obj.astype(np.int32)
+        return self.torch.as_tensor(obj, device=like.device)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        x = x.detach()
+        if x.dtype == self.torch.bfloat16:
+            x = x.float()
+        return x.cpu().numpy()
+
+    def cast(self, x: Any, dtype: str) -> Any:
+        return x.to(getattr(self.torch, dtype))
+
+    def arange(self, n: int, like: Any) -> Any:
+        return self.torch.arange(n, device=like.device)
+
+    def zeros(self, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
+        return self.torch.zeros(shape, dtype=getattr(self.torch, dtype), device=like.device)
+
+    def where(self, cond: Any, a: Any, b: Any) -> Any:
+        return self.torch.where(cond, a, b)
+
+    def isfinite(self, x: Any) -> Any:
+        return self.torch.isfinite(x)
+
+    def floor(self, x: Any) -> Any:
+        return self.torch.floor(x)
+
+    def abs(self, x: Any) -> Any:
+        return self.torch.abs(x)
+
+    def log(self, x: Any) -> Any:
+        return self.torch.log(x)
+
+    def exp(self, x: Any) -> Any:
+        return self.torch.exp(x)
+
+    def log1p(self, x: Any) -> Any:
+        return self.torch.log1p(x)
+
+    def maximum(self, a: Any, b: Any) -> Any:
+        if not isinstance(b, self.torch.Tensor):
+            return self.torch.clamp(a, min=b)
+        return self.torch.maximum(a, b)
+
+    def clip(self, x: Any, lo: float, hi: float) -> Any:
+        return self.torch.clamp(x, lo, hi)
+
+    def reshape(self, x: Any, shape: tuple[int, ...]) -> Any:
+        return self.torch.reshape(x, shape)
+
+    def moveaxis(self, x: Any, source: int, dest: int) -> Any:
+        return self.torch.movedim(x, source, dest)
+
+    def squeeze(self, x: Any, axis: int) -> Any:
+        return self.torch.squeeze(x, axis)
+
+    def expand_dims(self, x: Any, axis: int) -> Any:
+        return self.torch.unsqueeze(x, axis)
+
+    def sum(self, x: Any, axis: int | None = None) -> Any:
+        return self.torch.sum(x) if axis is None else self.torch.sum(x, dim=axis)
+
+    def max(self, x: Any, axis: int | None = None) -> Any:
+        return self.torch.amax(x) if axis is None else self.torch.amax(x, dim=axis)
+
+    def min(self, x: Any, axis: int | None = None) -> Any:
+        return self.torch.amin(x) if axis is None else self.torch.amin(x, dim=axis)
+
+    def argmax(self, x: Any, axis: int) -> Any:
+        return self.torch.argmax(x, dim=axis)
+
+    def any(self, x: Any) -> Any:
+        return self.torch.any(x)
+
+    def to_bool(self, x: Any) -> bool:
+        return bool(x)
+
+    def logsumexp(self, x: Any, axis: int) -> Any:
+        return self.torch.logsumexp(x, dim=axis)
+
+    def log_softmax(self, x: Any, axis: int) -> Any:
+        return self.torch.log_softmax(x, dim=axis)
+
+    def take_along_axis(self, x: Any, idx: Any, axis: int) -> Any:
+        return self.torch.take_along_dim(x, idx, dim=axis)
+
+    def stop_gradient(self, x: Any) -> Any:
+        return x.detach()
+
+    def sparse_nll(self, logits: Any, ids: Any, axis: int) -> Any:
+        # F.cross_entropy is the fused kernel; it wants the class axis at dim 1, or a (M, C) matrix.
+        ids = ids.long()
+        ndim = logits.dim()
+        if axis == ndim - 1 and ndim != 2:
+            c = logits.shape[-1]
+            out = self.F.cross_entropy(logits.reshape(-1, c), ids.reshape(-1), reduction="none")
+            return out.reshape(ids.shape)
+        if axis != 1:
+            logits = self.torch.movedim(logits, axis, 1)
+        return self.F.cross_entropy(logits, ids, reduction="none")

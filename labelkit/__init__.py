@@ -1,0 +1,32 @@
+"""labelkit: labels that fit the logits, on NumPy, PyTorch, TensorFlow and JAX.
+
+``import labelkit`` imports NumPy only; a framework is noticed when you pass its arrays, never
+imported by labelkit.
+"""
+
+from __future__ import annotations
+
+from labelkit._dispatch import available_backends, backend_of, register_backend
+from labelkit._ops import align, infer, one_hot, squeeze, to_sparse, validate
+from labelkit._spec import ArgumentError, Spec
+from labelkit.errors import BackendError, LabelkitError, LabelValueError, ShapeMismatchError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArgumentError",
+    "BackendError",
+    "LabelValueError",
+    "LabelkitError",
+    "ShapeMismatchError",
+    "Spec",
+    "align",
+    "available_backends",
+    "backend_of",
+    "infer",
+    "one_hot",
+    "register_backend",
+    "squeeze",
+    "to_sparse",
+    "validate",
+]

@@ -1,0 +1,212 @@
+"""Value checks on labels: run on concrete arrays, skipped while tracing (``check_values="auto"``).
+
+The happy path costs one reduction and one host read per rule; details (where, which value) are only
+gathered once a rule has failed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from labelkit._spec import ArgumentError, Spec, dtype_kind
+from labelkit.backends import Backend
+from labelkit.errors import LabelValueError
+
+__all__ = ["check_labels", "should_check", "validate_ignore_index"]
+
+PROB_TOL = 1e-3
+
+
+def validate_ignore_index(ignore_index: Any) -> int | None:
+    if ignore_index is None:
+        return None
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise ArgumentError(
+            f"ignore_index: expected an int or None, got {type(ignore_index).__name__} {ignore_index!r}. "
+            f"Pass e.g. ignore_index=-100."
+        )
+    return int(ignore_index)
+
+
+def should_check(backend: Backend, check_values: Any, *arrays: Any) -> str:
+    """``"eager"`` to check now, ``"graph"`` for in-graph asserts (TF, forced), ``""`` to skip."""
+    if check_values not in ("auto", True, False):
+        raise ArgumentError(
+            f"check_values: expected 'auto', True or False, got {check_values!r}. Leave it 'auto' to check "
+            f"concrete arrays and skip while tracing."
+        )
+    if check_values is False:
+        return ""
+    tracing = any(a is not None and backend.is_tracing(a) for a in arrays)
+    if not tracing:
+        return "eager"
+    if check_values is True and backend.name == "tensorflow":
+        return "graph"
+    return ""
+
+
+def _where(backend: Backend, mask: Any, values: Any) -> tuple[tuple[int, ...], Any]:
+    m = backend.to_numpy(mask)
+    idx = tuple(int(i) for i in np.argwhere(m)[0]) if m.ndim else ()
+    v = backend.to_numpy(values)
+    return idx, (v[idx] if v.ndim else v[()])
+
+
+def _at(name: str, idx: tuple[int, ...]) -> str:
+    return f"{name}[{', '.join(map(str, idx))}]" if idx else name
+
+
+def _fmt(v: Any) -> str:
+    v = np.asarray(v)[()]
+    return str(v)
+
+
+class _Checker:
+    def __init__(self, backend: Backend, mode: str, name: str) -> None:
+        self.b, self.mode, self.name = backend, mode, name
+        self.asserts: list[Any] = []
+
+    def fail_if(self, mask: Any, values: Any, message: Any) -> None:
+        """Raises ``message(index, value)`` when any element of ``mask`` is set."""
+        b = self.b
+        if self.mode == "graph":
+            text = message((), "<in graph>")
+            self.asserts.append(b.assert_all(~mask, text))
+            return
+        if b.to_bool(b.any(mask)):
+            idx, value = _where(b, mask, values)
+            raise LabelValueError(message(idx, value))
+
+
+def check_labels(
+    backend: Backend,
+    spec: Spec,
+    labels: Any,
+    *,
+    mode: str,
+    ignore_index: int | None = None,
+    num_classes: int | None = None,
+    name: str = "labels",
+) -> list[Any]:
+    """Checks ``labels`` (already squeezed to the element shape for sparse/binary) against ``spec``.
+
+    Returns the in-graph assert ops in graph mode (TensorFlow), else an empty list.
+
+    Raises:
+      LabelValueError: the first rule that fails, with where and which value.
+    """
+    if not mode:
+        return []
+    b = backend
+    ck = _Checker(b, mode, name)
+    kind = dtype_kind(b.dtype_name(labels))
+    c = num_classes if num_classes is not None else spec.num_classes
+    if kind == "f":
+        ck.fail_if(
+            ~b.isfinite(labels),
+            labels,
+            lambda i, v: (
+                f"{_at(name, i)} is {_fmt(v)}; labels must be finite numbers. Remove or mask the NaN/Inf "
+                f"entries before computing the loss."
+            ),
+        )
+    if spec.label_format == "sparse":
+        ids = b.cast(labels, b.default_int()) if kind == "b" else labels
+        if kind == "f":
+            ck.fail_if(
+                b.floor(ids) != ids,
+                ids,
+                lambda i, v: (
+                    f"{_at(name, i)} is {_fmt(v)}, which is not a whole number; sparse labels are class ids. "
+                    f"Round or cast them deliberately (e.g. labels.round()), or pass one-hot/probability "
+                    f"rows of the logits' shape for soft labels."
+                ),
+            )
+        if c is not None:
+            bad = (ids < 0) | (ids >= c)
+            if ignore_index is not None:
+                bad = bad & (ids != ignore_index)
+            if mode == "graph":
+                ck.fail_if(bad, ids, lambda i, v: f"{name}: a class id is outside [0, {c}) (checked in graph).")
+            elif b.to_bool(b.any(bad)):
+                idx, value = _where(b, bad, ids)
+                raise LabelValueError(_range_message(b, name, idx, value, ids, c, ignore_index))
+        return ck.asserts
+    if spec.label_format == "dense" and spec.task == "multiclass":
+        ck.fail_if(
+            labels < 0,
+            labels,
+            lambda i, v: (
+                f"{_at(name, i)} is {_fmt(v)}; one-hot and probability rows must be ≥ 0. Pass "
+                f"probabilities (e.g. a softmax), not logits, as labels."
+            ),
+        )
+        sums = b.sum(b.cast(labels, "float32") if kind != "f" else labels, axis=spec.axis)
+        ck.fail_if(
+            b.abs(sums - 1) > PROB_TOL,
+            sums,
+            lambda i, v: _row_message(name, i, v, spec.axis, kind),
+        )
+        return ck.asserts
+    # binary and multilabel targets: values in [0, 1]
+    ck.fail_if(
+        (labels < 0) | (labels > 1),
+        labels,
+        lambda i, v: (
+            f"{_at(name, i)} is {_fmt(v)}; {spec.task} targets must lie in [0, 1]. "
+            + (
+                "Class ids belong to a multiclass loss: give the logits one column per class."
+                if spec.task == "binary"
+                else "Multi-hot rows hold 0/1 (or probabilities) per class."
+            )
+        ),
+    )
+    return ck.asserts
+
+
+def _row_message(name: str, idx: tuple[int, ...], total: Any, axis: int, kind: str) -> str:
+    row = f"{name} row ({', '.join(map(str, idx))}{',' if len(idx) == 1 else ''})"
+    t = float(total)
+    if kind in ("i", "u", "b") and t.is_integer() and t > 1:
+        return (
+            f"{row} has {int(t)} ones along axis {axis}; a one-hot row has exactly one. For several "
+            f"classes per example pass task='multilabel' (sigmoid per class)."
+        )
+    if t == 0:
+        return (
+            f"{row} is all zeros; expected a one-hot or probability row summing to 1. If the row marks "
+            f"padding, pass sparse ids with ignore_index instead."
+        )
+    return (
+        f"{row} sums to {t:.6g} along axis {axis}; expected a one-hot or probability row summing to 1 "
+        f"(tolerance {PROB_TOL}). Normalise the rows (labels / labels.sum(axis, keepdims=True)), or pass "
+        f"task='multilabel' for several classes per example."
+    )
+
+
+def _range_message(
+    b: Backend, name: str, idx: tuple[int, ...], value: Any, ids: Any, c: int, ignore_index: int | None
+) -> str:
+    v = int(value)
+    head = f"{_at(name, idx)} is {v}, outside the valid class ids 0..{c - 1} for {c} classes."
+    if v == -100 and ignore_index is None:
+        fix = "-100 is PyTorch's padding id: pass ignore_index=-100 to leave these elements out of the loss."
+    elif v < 0:
+        fix = (
+            f"Negative ids are never wrapped around (optax would silently read -1 as class {c - 1}). If "
+            f"{v} marks padding, pass ignore_index={v}."
+        )
+    else:
+        arr = b.to_numpy(ids)
+        valid = arr if ignore_index is None else arr[arr != ignore_index]
+        lo, hi = int(valid.min()), int(valid.max())
+        if lo >= 1 and hi == c:
+            fix = f"The ids run {lo}..{hi}: did they start at 1? Pass labels - 1."
+        else:
+            fix = (
+                f"The largest id is {hi}: the logits need at least {hi + 1} classes (make the model output "
+                f"{hi + 1} units), or the labels belong to another dataset."
+            )
+    return f"{head} {fix}"

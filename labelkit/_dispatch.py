@@ -1,0 +1,254 @@
+"""Which backend serves an array: detection through ``sys.modules``, a per-type cache, conversion.
+
+A framework is noticed, never imported: a tensor of a framework can only exist once the user has
+imported it, so looking in ``sys.modules`` is enough, and caching a miss is safe. The cache maps
+``type -> Backend``; reads and single ``dict`` stores are atomic, so the hot path takes no lock (a
+lock would also break ``torch.compile(fullgraph=True)`` on a cold first call).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from labelkit.backends import Backend
+from labelkit.backends.jax import JaxBackend
+from labelkit.backends.numpy import NumpyBackend
+from labelkit.backends.tensorflow import TensorflowBackend
+from labelkit.backends.torch import TorchBackend
+from labelkit.errors import BackendError
+
+__all__ = [
+    "available_backends",
+    "backend_of",
+    "get_backend",
+    "register_backend",
+    "resolve",
+]
+
+_NUMPY = NumpyBackend()
+# Python values that are converted into the logits' framework rather than served on their own.
+_HOST_TYPES = (list, tuple, int, float, bool, np.ndarray, np.generic)
+
+# name -> factory(module) for the frameworks labelkit ships; third parties add theirs.
+_FACTORIES: dict[str, tuple[tuple[str, ...], Callable[[Any], Backend]]] = {
+    "torch": (("torch",), TorchBackend),
+    "tensorflow": (("tensorflow",), TensorflowBackend),
+    "jax": (("jax", "jaxlib"), JaxBackend),
+}
+_INSTANCES: dict[str, Backend] = {"numpy": _NUMPY}
+_CACHE: dict[type, Backend | None] = {}
+_SLOW_LOCK = threading.Lock()
+_ENTRY_POINTS_LOADED = False
+
+
+def _instance(name: str) -> Backend | None:
+    backend = _INSTANCES.get(name)
+    if backend is not None:
+        return backend
+    roots, factory = _FACTORIES[name]
+    module = sys.modules.get(roots[0])
+    if module is None:
+        return None
+    backend = factory(module)
+    return _INSTANCES.setdefault(name, backend)
+
+
+def _load_entry_points() -> None:
+    """Registers the backends that installed packages declare in the ``labelkit.backends`` group."""
+    global _ENTRY_POINTS_LOADED
+    with _SLOW_LOCK:
+        if _ENTRY_POINTS_LOADED:
+            return
+        _ENTRY_POINTS_LOADED = True
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group="labelkit.backends"):
+            try:
+                backend = ep.load()
+                backend = backend() if isinstance(backend, type) else backend
+                register_backend(backend)
+            except Exception as exc:  # a broken plug-in must not break labelkit
+                import warnings
+
+                warnings.warn(f"labelkit: backend entry point {ep.name!r} failed to load: {exc}", stacklevel=2)
+
+
+def _detect(x: Any) -> Backend | None:
+    cls = type(x)
+    roots = {c.__module__.partition(".")[0] for c in cls.__mro__}
+    if cls.__module__.startswith("numpy") or isinstance(x, (np.ndarray, np.generic)):
+        return _NUMPY
+    for name, (modules, _) in list(_FACTORIES.items()):
+        if roots.intersection(modules) or name in _INSTANCES:
+            backend = _instance(name)
+            if backend is not None and backend.owns(x):
+                return backend
+    return None
+
+
+def get_backend(x: Any) -> Backend | None:
+    """The backend serving ``x``'s type, or ``None`` for Python values and unknown types."""
+    cls = type(x)
+    try:
+        return _CACHE[cls]
+    except KeyError:
+        pass
+    backend = _detect(x)
+    if backend is None and not isinstance(x, _HOST_TYPES):
+        _load_entry_points()
+        backend = _detect(x)
+        if backend is None:
+            return None  # unknown types are not cached: a plug-in may still arrive
+    # Tracer types are checked per instance by ``owns``; caching the type is safe because a type
+    # belongs to one framework for its whole life.
+    _CACHE[cls] = backend
+    return backend
+
+
+def backend_of(x: Any) -> str:
+    """The name of the backend that serves ``x``.
+
+    Args:
+      x: an array of NumPy, PyTorch, TensorFlow or JAX (or a registered backend), or a Python
+        number or nested list, which NumPy serves.
+
+    Returns:
+      ``"numpy"``, ``"torch"``, ``"tensorflow"``, ``"jax"`` or a registered backend's name.
+
+    Raises:
+      BackendError: ``x`` is not an array labelkit can serve.
+
+    >>> import numpy as np, labelkit as lk
+    >>> lk.backend_of(np.zeros(3))
+    'numpy'
+    >>> lk.backend_of([1, 2])
+    'numpy'
+    """
+    backend = get_backend(x)
+    if backend is None:
+        if isinstance(x, _HOST_TYPES):
+            return "numpy"
+        raise _not_an_array("x", x)
+    return backend.name
+
+
+def available_backends() -> tuple[str, ...]:
+    """The names of the installed backends, found without importing any framework.
+
+    >>> import labelkit as lk
+    >>> "numpy" in lk.available_backends()
+    True
+    """
+    from importlib.util import find_spec
+
+    names = ["numpy"]
+    for name, (modules, _) in _FACTORIES.items():
+        root = modules[0]
+        if root in sys.modules or find_spec(root) is not None:
+            names.append(name)
+    return tuple(names)
+
+
+def register_backend(backend: Backend, *, modules: Sequence[str] | None = None) -> None:
+    """Adds a third-party backend.
+
+    Args:
+      backend: a ``labelkit.backends.Backend`` instance implementing every primitive, with ``name``
+        and ``modules`` (the top-level module names of the array types it serves) set.
+      modules: overrides ``backend.modules``.
+
+    Raises:
+      BackendError: ``backend`` is not a ``Backend`` or has no name.
+    """
+    if not isinstance(backend, Backend) or not backend.name:
+        raise BackendError(
+            f"register_backend: expected a labelkit.backends.Backend instance with a name, got "
+            f"{type(backend).__name__}. Subclass labelkit.backends.Backend and set name and modules."
+        )
+    roots = tuple(modules) if modules is not None else tuple(backend.modules)
+    _FACTORIES[backend.name] = (roots, lambda module, _b=backend: _b)
+    _INSTANCES[backend.name] = backend
+    # A type cached as "unknown" may belong to the new backend.
+    for cls, cached in list(_CACHE.items()):
+        if cached is None:
+            del _CACHE[cls]
+
+
+def _type_name(x: Any) -> str:
+    cls = type(x)
+    mod = cls.__module__
+    return cls.__name__ if mod == "builtins" else f"{mod}.{cls.__qualname__}"
+
+
+def _not_an_array(name: str, x: Any) -> BackendError:
+    return BackendError(
+        f"{name}: expected an array (NumPy, PyTorch, TensorFlow or JAX) or a nested list of numbers, "
+        f"got {_type_name(x)}. Pass the array itself, e.g. np.asarray(...) or torch.tensor(...)."
+    )
+
+
+def resolve(args: dict[str, Any], primary: str) -> tuple[Backend, dict[str, Any]]:
+    """Chooses the backend for one call and converts every argument into its framework.
+
+    The backend is the framework of the framework arrays among ``args`` (NumPy when there are none).
+    NumPy arrays, lists and scalars are converted into that framework, on the device of ``primary``
+    (or of the first framework array). ``None`` values are left as they are.
+
+    Raises:
+      BackendError: an argument is not an array, or two frameworks are mixed.
+    """
+    found: dict[str, Backend | None] = {}
+    chosen: Backend | None = None
+    chosen_name = ""
+    for name, value in args.items():
+        if value is None:
+            continue
+        backend = get_backend(value)
+        if backend is None and not isinstance(value, _HOST_TYPES):
+            raise _not_an_array(name, value)
+        found[name] = backend
+        if backend is None or backend is _NUMPY:
+            continue
+        if chosen is None:
+            chosen, chosen_name = backend, name
+        elif backend is not chosen:
+            raise BackendError(
+                f"{chosen_name} is a {chosen.name} array ({_type_name(args[chosen_name])}) but {name} is a "
+                f"{backend.name} array ({_type_name(value)}); one call takes one framework. Convert {name} "
+                f"to {chosen.name} first (or pass it as a NumPy array)."
+            )
+    if chosen is None:
+        out = {}
+        for name, value in args.items():
+            if value is None or found.get(name) is _NUMPY:
+                out[name] = value
+            else:
+                out[name] = _host_to_numpy(name, value)
+        return _NUMPY, out
+    like_name = primary if found.get(primary) is chosen else chosen_name
+    like = args[like_name]
+    out = {}
+    for name, value in args.items():
+        if value is None or found.get(name) is chosen:
+            out[name] = value
+        else:
+            out[name] = chosen.asarray(_host_to_numpy(name, value), like)
+    return chosen, out
+
+
+def _host_to_numpy(name: str, value: Any) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        return value
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise BackendError(
+            f"{name}: could not read {_type_name(value)} as an array ({exc}). Pass a rectangular nested "
+            f"list of numbers or an array."
+        ) from None
+    return arr

@@ -1,0 +1,421 @@
+"""Inference, validation and the label operations: ``infer``, ``validate``, ``one_hot``, ``squeeze``,
+``to_sparse`` and ``align``. Every rule is written here once, over the backends' primitives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from labelkit._checks import check_labels, should_check, validate_ignore_index
+from labelkit._dispatch import resolve
+from labelkit._spec import ArgumentError, Spec, dtype_kind, fmt_shape, infer_from_shapes, normalise_axis
+from labelkit.backends import Backend
+from labelkit.errors import ShapeMismatchError
+
+__all__ = ["Prepared", "align", "infer", "one_hot", "prepare", "squeeze", "to_sparse", "validate"]
+
+
+@dataclass
+class Prepared:
+    """One call's backend, spec and arrays, with the labels squeezed to the element shape."""
+
+    backend: Backend
+    spec: Spec
+    logits: Any
+    labels: Any  # sparse: ids of shape B; binary: targets of shape B; dense: the logits' shape
+    raw_labels: Any
+    checked: str  # "eager", "graph" or "" (skipped)
+
+
+def _dtype_name(dtype: Any) -> str:
+    """A dtype name from a string, a NumPy/JAX/TensorFlow dtype, a torch dtype or a Python type."""
+    if isinstance(dtype, str):
+        return dtype
+    name = getattr(dtype, "name", None)
+    if isinstance(name, str):
+        return name
+    text = str(dtype)
+    if text.startswith("torch."):
+        return text.rpartition(".")[2]
+    import numpy as np
+
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        raise ArgumentError(f"dtype: cannot read {dtype!r} as a dtype. Pass e.g. dtype='float32'.") from None
+
+
+def _infer(backend: Backend, logits: Any, labels: Any, task: str, axis: int) -> Spec:
+    return infer_from_shapes(
+        backend.shape(logits),
+        backend.shape(labels),
+        labels_dtype=backend.dtype_name(labels),
+        logits_dtype=backend.dtype_name(logits),
+        task=task,
+        axis=axis,
+        backend=backend.name,
+    )
+
+
+def _squeeze_labels(backend: Backend, spec: Spec, logits: Any, labels: Any) -> Any:
+    if spec.squeeze and spec.label_format in ("sparse", "binary"):
+        return backend.squeeze(labels, spec.axis)
+    return labels
+
+
+def prepare(
+    logits: Any,
+    labels: Any,
+    *,
+    task: str = "auto",
+    axis: int = -1,
+    num_classes: int | None = None,
+    ignore_index: Any = None,
+    check_values: Any = "auto",
+) -> Prepared:
+    """Dispatch, inference, squeezing and value checks shared by every function that takes logits."""
+    backend, arrs = resolve({"logits": logits, "labels": labels}, "logits")
+    logits, labels = arrs["logits"], arrs["labels"]
+    spec = _infer(backend, logits, labels, task, axis)
+    ignore_index = validate_ignore_index(ignore_index)
+    if num_classes is not None:
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ArgumentError(f"num_classes: expected a positive int or None, got {num_classes!r}.")
+        if spec.num_classes is None:
+            spec = Spec(spec.task, spec.label_format, num_classes, spec.axis, spec.squeeze, spec.backend)
+        elif spec.task != "binary" and num_classes != spec.num_classes:
+            raise ShapeMismatchError(
+                f"num_classes={num_classes} but the logits have {spec.num_classes} classes on axis "
+                f"{spec.axis}; expected them to agree. Drop num_classes, or give the model {num_classes} outputs."
+            )
+    y = _squeeze_labels(backend, spec, logits, labels)
+    mode = should_check(backend, check_values, logits, labels)
+    check_labels(backend, spec, y, mode=mode, ignore_index=ignore_index)
+    return Prepared(backend, spec, logits, y, labels, mode)
+
+
+def infer(logits: Any, labels: Any, *, task: str = "auto", axis: int = -1) -> Spec:
+    """Infers the task and label format from shapes and dtypes only.
+
+    Works on concrete arrays and while tracing (JAX tracers, ``tf.function`` with ``None`` dims,
+    ``torch.compile``), because no value is read.
+
+    Args:
+      logits: float array of shape ``(*S, C)`` with the class axis at ``axis``; ``(N,)`` or
+        ``(*S, 1)`` for binary.
+      labels: sparse ids of shape ``S`` or ``S + (1,)``; rows of shape ``(*S, C)``; binary targets of
+        shape ``S`` or the logits' shape.
+      task: ``"auto"``, ``"multiclass"``, ``"binary"`` or ``"multilabel"`` (the only way to get
+        multilabel: shapes cannot tell one-hot from multi-hot rows).
+      axis: the logits' class axis (``1`` for channels-first ``(N, C, H, W)``).
+
+    Returns:
+      A ``Spec``; identical on every backend but for ``Spec.backend``.
+
+    Raises:
+      ShapeMismatchError: the shapes do not fit; the message lists the shapes the logits accept.
+      BackendError: an argument is not an array, or two frameworks are mixed.
+
+    >>> import numpy as np, labelkit as lk
+    >>> spec = lk.infer(np.zeros((32, 1000), "float32"), np.zeros((32, 1), "int64"))
+    >>> spec.task, spec.label_format, spec.num_classes, spec.squeeze
+    ('multiclass', 'sparse', 1000, True)
+    """
+    backend, arrs = resolve({"logits": logits, "labels": labels}, "logits")
+    return _infer(backend, arrs["logits"], arrs["labels"], task, axis)
+
+
+def validate(
+    logits: Any,
+    labels: Any,
+    *,
+    task: str = "auto",
+    axis: int = -1,
+    num_classes: int | None = None,
+    ignore_index: int | None = None,
+    check_values: Any = "auto",
+) -> Spec:
+    """Inference plus value checks; raises on bad input.
+
+    Args:
+      logits: float array of shape ``(*S, C)`` (see ``infer``).
+      labels: labels in any supported format (see ``infer``).
+      task: see ``infer``.
+      axis: the logits' class axis.
+      num_classes: the number of classes, when the logits' class axis is unknown while tracing; when
+        known, it must agree with it.
+      ignore_index: a sparse id that marks elements to leave out (never out of range).
+      check_values: ``"auto"`` checks concrete arrays and skips while tracing; ``True`` forces the
+        checks (eagerly, or as in-graph asserts in TensorFlow); ``False`` skips them.
+
+    Returns:
+      The ``Spec``.
+
+    Raises:
+      ShapeMismatchError: the shapes do not fit.
+      LabelValueError: ids out of range or not whole, rows that are not one-hot or do not sum to 1,
+        binary targets outside [0, 1], NaN or Inf in the labels.
+
+    >>> import numpy as np, labelkit as lk
+    >>> lk.validate(np.zeros((2, 5)), np.array([1, 7]))
+    Traceback (most recent call last):
+    ...
+    labelkit.errors.LabelValueError: labels[1] is 7, outside the valid class ids 0..4 for 5 classes. ...
+    """
+    return prepare(
+        logits,
+        labels,
+        task=task,
+        axis=axis,
+        num_classes=num_classes,
+        ignore_index=ignore_index,
+        check_values=check_values,
+    ).spec
+
+
+def _one_hot_core(b: Backend, ids: Any, c: int, out_axis: int, dtype: str, ignore_index: int | None) -> Any:
+    kind = dtype_kind(b.dtype_name(ids))
+    if kind == "f":
+        if b.dtype_name(ids) in ("float16", "bfloat16"):
+            ids = b.cast(ids, "float32")
+        classes = b.cast(b.arange(c, ids), b.dtype_name(ids))
+    else:
+        ids = b.cast(ids, b.default_int())
+        classes = b.cast(b.arange(c, ids), b.default_int())
+    rank_out = len(b.shape(ids)) + 1
+    classes = b.reshape(classes, (c,) + (1,) * (rank_out - out_axis - 1))
+    ex = b.expand_dims(ids, out_axis)
+    hot = ex == classes
+    if ignore_index is not None:
+        hot = hot & (ex != ignore_index)
+    return b.cast(hot, dtype)
+
+
+def one_hot(
+    labels: Any,
+    num_classes: int | None = None,
+    *,
+    like: Any = None,
+    axis: int = -1,
+    dtype: Any = None,
+    ignore_index: int | None = None,
+    check_values: Any = "auto",
+) -> Any:
+    """One-hot rows from sparse class ids.
+
+    Never raises or wraps on an id out of range when checks are skipped: such an id (and an
+    ``ignore_index`` id) gives an all-zero row.
+
+    Args:
+      labels: integer (or bool, or integral float) class ids of shape ``S``; column ids ``S + (1,)``
+        of rank ≥ 2 lose their trailing size-1 axis (``(1,)`` stays a batch of one).
+      num_classes: C; taken from ``like.shape[axis]`` when not given.
+      like: logits of shape ``(*S, C)``; the output then has exactly their shape, framework and device.
+      axis: where the class axis goes in the output (and the class axis of ``like``).
+      dtype: the output dtype; default ``like``'s dtype, else float32.
+      ignore_index: an id that gives an all-zero row.
+      check_values: see ``validate``.
+
+    Returns:
+      An array of shape ``(*S, C)`` (class axis at ``axis``) in the labels' framework, or ``like``'s.
+
+    Raises:
+      LabelValueError: an id outside ``[0, C)`` (other than ``ignore_index``) while values are checked.
+      ShapeMismatchError: the labels do not fit ``like``.
+      ArgumentError: neither ``num_classes`` nor ``like`` is given.
+
+    >>> import numpy as np, labelkit as lk
+    >>> lk.one_hot(np.array([[2], [0]]), 3)
+    array([[0., 0., 1.],
+           [1., 0., 0.]], dtype=float32)
+    """
+    ignore_index = validate_ignore_index(ignore_index)
+    if like is not None:
+        b, arrs = resolve({"like": like, "labels": labels}, "like")
+        like, labels = arrs["like"], arrs["labels"]
+        lshape = b.shape(like)
+        if lshape is None or len(lshape) < 1:
+            raise ShapeMismatchError(
+                f"like: expected logits of shape (*S, C), got shape {fmt_shape(lshape)}. Pass the logits."
+            )
+        ax = normalise_axis(axis, len(lshape), "like")
+        c_like = lshape[ax]
+        if num_classes is not None and c_like is not None and num_classes != c_like:
+            raise ShapeMismatchError(
+                f"num_classes={num_classes} but like has {c_like} classes on axis {ax}; expected them to "
+                f"agree. Drop num_classes to use like's."
+            )
+        c = num_classes if num_classes is not None else c_like
+        if c is None:
+            raise ArgumentError(
+                "num_classes: like's class axis is unknown while tracing; pass num_classes explicitly."
+            )
+        spec = infer_from_shapes(
+            lshape, b.shape(labels), labels_dtype=b.dtype_name(labels), task="auto" if c != 1 else "binary",
+            axis=ax, backend=b.name,
+        )
+        if spec.label_format == "dense":
+            raise ShapeMismatchError(
+                f"labels already have like's shape {fmt_shape(lshape)}: they look one-hot (or probability) "
+                f"rows, not class ids. Use them as they are, or lk.to_sparse(labels) for ids."
+            )
+        ids = b.squeeze(labels, ax) if spec.squeeze else labels
+        out_dtype = _dtype_name(dtype) if dtype is not None else b.dtype_name(like)
+        out_axis = ax
+    else:
+        b, arrs = resolve({"labels": labels}, "labels")
+        labels = arrs["labels"]
+        if num_classes is None:
+            raise ArgumentError(
+                "num_classes: not given, and there is no like= to read it from; expected one of them. "
+                "Pass lk.one_hot(labels, like=logits) or lk.one_hot(labels, num_classes)."
+            )
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ArgumentError(f"num_classes: expected a positive int, got {num_classes!r}.")
+        c = num_classes
+        shape = b.shape(labels)
+        if shape is None:
+            raise ShapeMismatchError("labels: the rank is unknown while tracing; give the input a shape.")
+        if len(shape) >= 2 and shape[-1] == 1:
+            labels = b.squeeze(labels, len(shape) - 1)
+            shape = shape[:-1]
+        kind = dtype_kind(b.dtype_name(labels))
+        if kind in ("c", "O"):
+            raise ArgumentError(
+                f"labels: dtype {b.dtype_name(labels)} cannot hold class ids; expected integers. "
+                f"Convert them, e.g. labels.astype('int64')."
+            )
+        out_axis = normalise_axis(axis, len(shape) + 1, "the output")
+        spec = Spec("multiclass", "sparse", c, out_axis, False, b.name)
+        ids = labels
+        out_dtype = _dtype_name(dtype) if dtype is not None else "float32"
+    mode = should_check(b, check_values, ids)
+    check_labels(b, Spec("multiclass", "sparse", c, out_axis, False, b.name), ids, mode=mode,
+                 ignore_index=ignore_index)
+    return _one_hot_core(b, ids, c, out_axis, out_dtype, ignore_index)
+
+
+def squeeze(labels: Any, like: Any) -> Any:
+    """Drops the size-1 class axis of column labels, so that ``labels.shape == B``.
+
+    Never squeezes any other axis: a batch of one stays a batch of one.
+
+    Args:
+      labels: sparse ids of shape ``B`` or column ids with a size-1 axis at the class axis; binary
+        targets of shape ``B`` or the logits' shape.
+      like: the logits, of shape ``(*S, C)`` (class axis last).
+
+    Returns:
+      The labels with shape ``B``, in ``like``'s framework.
+
+    Raises:
+      ShapeMismatchError: the labels do not fit ``like``, or are dense rows (use ``to_sparse``).
+
+    >>> import numpy as np, labelkit as lk
+    >>> lk.squeeze(np.array([[3]]), like=np.zeros((1, 5))).shape
+    (1,)
+    """
+    b, arrs = resolve({"like": like, "labels": labels}, "like")
+    like, labels = arrs["like"], arrs["labels"]
+    spec = _infer(b, like, labels, "auto", -1)
+    if spec.label_format == "dense":
+        raise ShapeMismatchError(
+            f"labels have like's shape {fmt_shape(b.shape(labels))}: they are one-hot or probability rows, "
+            f"and there is no size-1 axis to drop. Use lk.to_sparse(labels) to get class ids."
+        )
+    return _squeeze_labels(b, spec, like, labels)
+
+
+def to_sparse(labels: Any, *, axis: int = -1, check_values: Any = "auto") -> Any:
+    """Class ids from one-hot or probability rows (their argmax; the first one on ties).
+
+    Args:
+      labels: rows of shape ``(*S, C)`` with the class axis at ``axis``.
+      axis: the class axis.
+      check_values: see ``validate``; checked rows must be one-hot or sum to 1.
+
+    Returns:
+      Integer ids of shape ``S``: int64, or int32 on JAX without x64.
+
+    Raises:
+      LabelValueError: a row is not one-hot and does not sum to 1 (while values are checked).
+
+    >>> import numpy as np, labelkit as lk
+    >>> lk.to_sparse(np.array([[0.1, 0.9], [1.0, 0.0]]))
+    array([1, 0])
+    """
+    b, arrs = resolve({"labels": labels}, "labels")
+    labels = arrs["labels"]
+    shape = b.shape(labels)
+    if shape is None or len(shape) == 0:
+        raise ShapeMismatchError(
+            f"labels: expected rows of shape (*S, C), got shape {fmt_shape(shape)}. Pass one-hot or "
+            f"probability rows, not class ids."
+        )
+    ax = normalise_axis(axis, len(shape), "labels")
+    kind = dtype_kind(b.dtype_name(labels))
+    if kind in ("c", "O"):
+        raise ArgumentError(f"labels: dtype {b.dtype_name(labels)} is not a real number type; expected rows of numbers.")
+    spec = Spec("multiclass", "dense", shape[ax], ax, False, b.name)
+    check_labels(b, spec, labels, mode=should_check(b, check_values, labels))
+    return b.cast(b.argmax(labels, ax), b.default_int())
+
+
+def align(
+    logits: Any,
+    labels: Any,
+    *,
+    to: str,
+    task: str = "auto",
+    axis: int = -1,
+    ignore_index: int | None = None,
+    check_values: Any = "auto",
+) -> Any:
+    """Labels in the layout a loss expects.
+
+    Args:
+      logits: float array of shape ``(*S, C)``.
+      labels: labels in any supported format.
+      to: ``"sparse"`` (integer ids of shape ``S``; binary targets of shape ``S``) or ``"one_hot"``
+        (rows of the logits' shape and dtype).
+      task: see ``infer``.
+      axis: the logits' class axis.
+      ignore_index: sparse ids to leave out; they become all-zero rows with ``to="one_hot"``.
+      check_values: see ``validate``.
+
+    Returns:
+      The labels in the logits' framework.
+
+    Raises:
+      ShapeMismatchError: the labels do not fit the logits, or multi-hot rows were asked to be sparse.
+      ArgumentError: ``to`` is neither ``"sparse"`` nor ``"one_hot"``.
+
+    >>> import numpy as np, labelkit as lk
+    >>> lk.align(np.zeros((2, 3)), np.array([[2], [0]]), to="sparse")
+    array([2, 0])
+    """
+    if to not in ("sparse", "one_hot"):
+        raise ArgumentError(f"to: expected 'sparse' or 'one_hot', got {to!r}.")
+    p = prepare(logits, labels, task=task, axis=axis, ignore_index=ignore_index, check_values=check_values)
+    b, spec = p.backend, p.spec
+    if to == "sparse":
+        if spec.label_format == "sparse":
+            kind = dtype_kind(b.dtype_name(p.labels))
+            return b.cast(p.labels, b.default_int()) if kind in ("f", "b") else p.labels
+        if spec.label_format == "binary":
+            return p.labels
+        if spec.task == "multilabel":
+            raise ShapeMismatchError(
+                "labels: multi-hot rows (task='multilabel') have no single class id per element; expected "
+                "to='one_hot', which keeps them as they are."
+            )
+        return b.cast(b.argmax(p.labels, spec.axis), b.default_int())
+    dtype = b.dtype_name(p.logits)
+    if spec.label_format == "sparse":
+        return _one_hot_core(b, p.labels, spec.num_classes, spec.axis, dtype, validate_ignore_index(ignore_index))
+    if spec.label_format == "binary":
+        y = p.labels
+        if len(b.shape(p.logits)) > 1:
+            y = b.expand_dims(y, spec.axis)
+        return b.cast(y, dtype)
+    return b.cast(p.labels, dtype)

@@ -1,0 +1,262 @@
+"""Static inference of the task and label format, from shapes and dtypes only.
+
+Nothing here reads a value, so the same rules hold on concrete arrays, on JAX tracers, inside
+``tf.function`` (where dims may be ``None``) and under ``torch.compile``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from labelkit.errors import BackendError, LabelkitError, ShapeMismatchError
+
+__all__ = ["TASKS", "ArgumentError", "Spec", "dtype_kind", "fmt_shape", "infer_from_shapes"]
+
+TASKS = ("auto", "multiclass", "binary", "multilabel")
+Shape = tuple[Any, ...]
+
+
+class ArgumentError(LabelkitError, ValueError):
+    """A keyword argument (not an array) has a value labelkit does not accept."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What labelkit inferred about a pair of logits and labels.
+
+    Attributes:
+      task: ``"multiclass"``, ``"binary"`` or ``"multilabel"``.
+      label_format: ``"sparse"`` (class ids), ``"dense"`` (one-hot or probability rows, and multi-hot
+        rows for multilabel) or ``"binary"`` (one 0/1 target per logit).
+      num_classes: C; 2 for binary; ``None`` when the class axis is unknown while tracing.
+      axis: the logits' class axis, normalised to be ≥ 0 (for rank-1 binary logits, 1: where a
+        size-1 class axis would stand).
+      squeeze: the labels carry a size-1 axis at the class axis that is dropped (sparse) or matched
+        (binary labels shaped like their logits).
+      backend: the name of the backend that served the call.
+    """
+
+    task: str
+    label_format: str
+    num_classes: int | None
+    axis: int
+    squeeze: bool
+    backend: str
+
+    def __str__(self) -> str:
+        classes = "? classes" if self.num_classes is None else f"{self.num_classes} classes"
+        fmt = {
+            "sparse": "sparse class ids",
+            "dense": "one-hot/probability rows" if self.task == "multiclass" else "multi-hot rows",
+            "binary": "binary targets",
+        }[self.label_format]
+        extra = ", squeezed from a size-1 axis" if self.squeeze and self.label_format == "sparse" else ""
+        return f"{self.task}: {fmt}{extra}; {classes} on axis {self.axis}; backend {self.backend}"
+
+
+def fmt_shape(shape: Shape | None) -> str:
+    if shape is None:
+        return "(unknown rank)"
+    inner = ", ".join("None" if d is None else str(int(d)) for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+def dtype_kind(name: str) -> str:
+    """``"b"`` bool, ``"i"`` signed int, ``"u"`` unsigned int, ``"f"`` float, ``"c"`` complex, ``"O"`` other."""
+    if name == "bool":
+        return "b"
+    if name.startswith("int"):
+        return "i"
+    if name.startswith("uint"):
+        return "u"
+    if name.startswith(("float", "bfloat")) or name in ("half", "double"):
+        return "f"
+    if name.startswith("complex"):
+        return "c"
+    return "O"
+
+
+def _dims_match(a: Any, b: Any) -> bool:
+    return a is None or b is None or a == b
+
+
+def _shape_match(a: Shape, b: Shape) -> bool:
+    return len(a) == len(b) and all(_dims_match(x, y) for x, y in zip(a, b))
+
+
+def check_task(task: str) -> str:
+    if task not in TASKS:
+        raise ArgumentError(
+            f"task: expected one of {', '.join(repr(t) for t in TASKS)}, got {task!r}. "
+            f"Leave task='auto' to infer it from the shapes."
+        )
+    return task
+
+
+def normalise_axis(axis: Any, ndim: int, what: str = "logits") -> int:
+    if isinstance(axis, bool) or not isinstance(axis, int):
+        raise ArgumentError(f"axis: expected an int, got {type(axis).__name__}. Pass e.g. axis=-1 or axis=1.")
+    if not -ndim <= axis < ndim:
+        raise ArgumentError(
+            f"axis: {axis} is out of range for {what} of rank {ndim}; expected {-ndim} <= axis < {ndim}. "
+            f"Use axis=-1 for channels-last or axis=1 for channels-first logits."
+        )
+    return axis % ndim
+
+
+def _check_label_dtype(fmt: str, labels_dtype: str | None) -> None:
+    if labels_dtype is None:
+        return
+    kind = dtype_kind(labels_dtype)
+    if kind in ("c", "O"):
+        raise BackendError(
+            f"labels: dtype {labels_dtype} is not a real number type; expected "
+            f"{'integer class ids' if fmt == 'sparse' else 'real numbers'}. Convert the labels, e.g. "
+            f"to int64 class ids or float32 rows."
+        )
+
+
+def infer_from_shapes(
+    logits_shape: Shape | None,
+    labels_shape: Shape | None,
+    *,
+    labels_dtype: str | None = None,
+    logits_dtype: str | None = None,
+    task: str = "auto",
+    axis: int = -1,
+    backend: str = "numpy",
+) -> Spec:
+    """The inference rules of SPEC "Inference", on shapes (``None`` for unknown dims) and dtype names."""
+    check_task(task)
+    if logits_shape is None or labels_shape is None:
+        which = "logits" if logits_shape is None else "labels"
+        raise ShapeMismatchError(
+            f"{which}: the rank is unknown while tracing; labelkit needs at least the rank. Give the "
+            f"tf.function an input_signature with a shape such as (None, 1000)."
+        )
+    if logits_dtype is not None and dtype_kind(logits_dtype) not in ("f",):
+        if dtype_kind(logits_dtype) in ("c", "O"):
+            raise BackendError(
+                f"logits: dtype {logits_dtype} is not a real floating type; expected float logits. "
+                f"Cast them, e.g. logits.astype('float32')."
+            )
+    ndim = len(logits_shape)
+    if ndim == 0:
+        raise ShapeMismatchError(
+            "logits: got a scalar (shape ()); expected shape (*S, C) with a class axis, or (N,) for "
+            "binary logits. Add a batch axis, e.g. logits[None]."
+        )
+    lab = tuple(labels_shape)
+    if ndim == 1 and task in ("auto", "binary"):
+        # One logit per example.
+        batch = tuple(logits_shape)
+        if _shape_match(lab, batch):
+            spec = Spec("binary", "binary", 2, 1, False, backend)
+        elif _shape_match(lab, batch + (1,)):
+            spec = Spec("binary", "binary", 2, 1, True, backend)
+        else:
+            raise _mismatch(logits_shape, lab, 0, "binary", [batch, batch + (1,)])
+        _check_label_dtype("binary", labels_dtype)
+        return spec
+
+    ax = normalise_axis(axis, ndim)
+    c = logits_shape[ax]
+    batch = tuple(logits_shape[:ax]) + tuple(logits_shape[ax + 1 :])
+    column = tuple(logits_shape[:ax]) + (1,) + tuple(logits_shape[ax + 1 :])
+    full = tuple(logits_shape)
+
+    if task == "auto":
+        task_ = "binary" if c == 1 else "multiclass"
+    else:
+        task_ = task
+    if task_ == "binary":
+        if c is not None and c != 1:
+            raise ShapeMismatchError(
+                f"logits: task='binary' needs one logit per example (a class axis of size 1, or rank-1 "
+                f"logits), got shape {fmt_shape(logits_shape)} with {c} classes on axis {ax}. For one "
+                f"sigmoid per class pass task='multilabel'; for a softmax, task='multiclass'."
+            )
+        if _shape_match(lab, batch):
+            spec = Spec("binary", "binary", 2, ax, False, backend)
+        elif _shape_match(lab, full):
+            spec = Spec("binary", "binary", 2, ax, True, backend)
+        else:
+            raise _mismatch(logits_shape, lab, ax, "binary", [batch, full])
+        _check_label_dtype("binary", labels_dtype)
+        return spec
+    if task_ == "multilabel":
+        if not _shape_match(lab, full):
+            raise _mismatch(logits_shape, lab, ax, "multilabel", [full])
+        _check_label_dtype("dense", labels_dtype)
+        return Spec("multilabel", "dense", c, ax, False, backend)
+
+    # multiclass
+    if c is not None and c < 2:
+        raise ShapeMismatchError(
+            f"logits: task='multiclass' needs at least 2 classes on axis {ax}, got shape "
+            f"{fmt_shape(logits_shape)}. With one logit per example use task='binary' (or leave task='auto')."
+        )
+    if _shape_match(lab, batch) and len(lab) != ndim:
+        _check_label_dtype("sparse", labels_dtype)
+        return Spec("multiclass", "sparse", c, ax, False, backend)
+    rest_ok = len(lab) == ndim and all(_dims_match(lab[i], logits_shape[i]) for i in range(ndim) if i != ax)
+    if rest_ok:
+        lc = lab[ax]
+        if lc == 1:
+            fmt = "sparse"
+        elif lc is not None and c is not None:
+            fmt = "dense" if lc == c else ""
+        elif lc is None:
+            # Unknown while tracing: the dtype decides (ids are integers, rows are floats).
+            fmt = "sparse" if labels_dtype and dtype_kind(labels_dtype) in ("i", "u", "b") else "dense"
+        else:
+            fmt = "dense"  # the logits' class axis is unknown; the labels tell C
+        if fmt:
+            _check_label_dtype(fmt, labels_dtype)
+            num = c if c is not None or fmt == "sparse" else lc
+            return Spec("multiclass", fmt, num, ax, fmt == "sparse", backend)
+    raise _mismatch(logits_shape, lab, ax, "multiclass", [batch, column, full])
+
+
+def _mismatch(logits_shape: Shape, lab: Shape, ax: int, task: str, accepted: list[Shape]) -> ShapeMismatchError:
+    ndim = len(logits_shape)
+    accepted_txt = " or ".join(fmt_shape(s) for s in dict.fromkeys(accepted))
+    head = (
+        f"labels have shape {fmt_shape(lab)} but logits have shape {fmt_shape(logits_shape)} "
+        f"(task {task!r}, class axis {ax}); these logits accept labels of shape {accepted_txt}."
+    )
+    return ShapeMismatchError(f"{head} {_nearest_fix(logits_shape, lab, ax, task)}")
+
+
+def _nearest_fix(logits_shape: Shape, lab: Shape, ax: int, task: str) -> str:
+    ndim = len(logits_shape)
+    # A batch size that differs.
+    if lab and logits_shape and ax != 0 and lab[0] is not None and logits_shape[0] is not None:
+        if lab[0] != logits_shape[0] and len(lab) in (ndim - 1, ndim):
+            return (
+                f"The batch sizes differ: {lab[0]} labels vs {logits_shape[0]} logits. Pass the labels "
+                f"of the same batch as the logits."
+            )
+    # The labels fit another class axis (channels-first vs channels-last).
+    if task == "multiclass" and ndim >= 3:
+        for k in range(ndim):
+            if k == ax:
+                continue
+            b = tuple(logits_shape[:k]) + tuple(logits_shape[k + 1 :])
+            col = tuple(logits_shape[:k]) + (1,) + tuple(logits_shape[k + 1 :])
+            if _shape_match(lab, b) or _shape_match(lab, col):
+                side = "channels-first" if k == 1 else ("channels-last" if k == ndim - 1 else f"axis {k}")
+                return f"The labels fit a class axis at {k} ({side} logits): pass axis={k if k != ndim - 1 else -1}."
+    if task == "multiclass" and len(lab) == ndim and lab[ax] not in (1, None) and logits_shape[ax] is not None:
+        return (
+            f"The labels have {lab[ax]} columns but the logits have {logits_shape[ax]} classes: the class "
+            f"counts differ. Make the model's last layer output {lab[ax]} units, or fix the labels."
+        )
+    if len(lab) == ndim + 1 and lab[-1] == 1:
+        return "The labels carry an extra size-1 axis: drop it, e.g. labels.squeeze(-1)."
+    if task == "multilabel":
+        return "Multi-hot labels have the logits' shape; convert class ids with lk.one_hot(labels, like=logits)."
+    if len(lab) > ndim:
+        return "The labels have more axes than the logits: check that they belong to these logits."
+    return "Check that the labels belong to these logits (batch and sequence axes must match)."
