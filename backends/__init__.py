@@ -58,6 +58,7 @@ PRIMITIVES = (
     "logsumexp",
     "log_softmax",
     "take_along_axis",
+    "take",
     "stop_gradient",
     "sparse_nll",
     "assert_all",

@@ -129,6 +129,9 @@ class JaxBackend(Backend):
     def stop_gradient(self, x: Any) -> Any:
         return self.jax.lax.stop_gradient(x)
 
+    def take(self, x: Any, idx: Any) -> Any:
+        return self.jnp.take(x, idx, mode="clip")
+
     def sparse_nll(self, logits: Any, ids: Any, axis: int) -> Any:
         # logsumexp minus the gathered logit: no (*S, C) array of log-probabilities is kept.
         jnp = self.jnp

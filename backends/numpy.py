@@ -129,3 +129,12 @@ class NumpyBackend(Backend):
 
     def stop_gradient(self, x: Any) -> Any:
         return x
+
+    def take(self, x: Any, idx: Any) -> Any:
+        return np.take(x, idx)
+
+    def sparse_nll(self, logits: Any, ids: Any, axis: int) -> Any:
+        # logsumexp minus the gathered logit: no (*S, C) array of log-probabilities is kept.
+        picked = np.take_along_axis(logits, np.expand_dims(ids, axis), axis=axis)
+        with np.errstate(invalid="ignore"):
+            return np.squeeze(_logsumexp(logits, axis) - picked, axis=axis)

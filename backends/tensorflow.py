@@ -59,7 +59,13 @@ class TensorflowBackend(Backend):
         return self.tf.zeros(shape, dtype=dtype)
 
     def where(self, cond: Any, a: Any, b: Any) -> Any:
-        return self.tf.where(cond, a, b)
+        tf = self.tf
+        # tf.where wants both branches as tensors of one dtype; Python scalars take the other's.
+        if not isinstance(a, (tf.Tensor, tf.Variable)):
+            a = tf.cast(a, b.dtype)
+        elif not isinstance(b, (tf.Tensor, tf.Variable)):
+            b = tf.cast(b, a.dtype)
+        return tf.where(cond, a, b)
 
     def isfinite(self, x: Any) -> Any:
         return self.tf.math.is_finite(x)
@@ -129,6 +135,9 @@ class TensorflowBackend(Backend):
 
     def stop_gradient(self, x: Any) -> Any:
         return self.tf.stop_gradient(x)
+
+    def take(self, x: Any, idx: Any) -> Any:
+        return self.tf.gather(x, idx)
 
     def sparse_nll(self, logits: Any, ids: Any, axis: int) -> Any:
         tf = self.tf

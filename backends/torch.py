@@ -131,6 +131,9 @@ class TorchBackend(Backend):
     def stop_gradient(self, x: Any) -> Any:
         return x.detach()
 
+    def take(self, x: Any, idx: Any) -> Any:
+        return x[idx.long()]
+
     def sparse_nll(self, logits: Any, ids: Any, axis: int) -> Any:
         # F.cross_entropy is the fused kernel; it wants the class axis at dim 1, or a (M, C) matrix.
         ids = ids.long()

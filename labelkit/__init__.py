@@ -7,6 +7,14 @@ imported by labelkit.
 from __future__ import annotations
 
 from labelkit._dispatch import available_backends, backend_of, register_backend
+from labelkit._losses import (
+    LossChoice,
+    binary_crossentropy,
+    categorical_crossentropy,
+    cross_entropy,
+    select_loss,
+    sparse_categorical_crossentropy,
+)
 from labelkit._ops import align, infer, one_hot, squeeze, to_sparse, validate
 from labelkit._spec import ArgumentError, Spec
 from labelkit.errors import BackendError, LabelkitError, LabelValueError, ShapeMismatchError
@@ -18,14 +26,20 @@ __all__ = [
     "BackendError",
     "LabelValueError",
     "LabelkitError",
+    "LossChoice",
     "ShapeMismatchError",
     "Spec",
     "align",
     "available_backends",
     "backend_of",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "cross_entropy",
     "infer",
     "one_hot",
     "register_backend",
+    "select_loss",
+    "sparse_categorical_crossentropy",
     "squeeze",
     "to_sparse",
     "validate",

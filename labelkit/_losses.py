@@ -1,0 +1,636 @@
+"""Cross-entropy for every label format, with one semantics on every backend (SPEC "Loss semantics").
+
+Per element ``i`` of the batch shape ``S``, with ``p = log_softmax(z)``, ``t`` the target row, ``w`` the
+class weights and ``ε`` the label smoothing:
+
+* multiclass: ``t' = (1-ε) t + ε/C``; ``l_i = -Σ_c w_c t'_c p_c`` (a zero target adds 0, even at a
+  ``-inf`` logit);
+* binary/multilabel: ``t' = t (1-ε) + ε/2``; ``l = w_1 t' softplus(-z) + w_0 (1-t') softplus(z)``,
+  which is ``max(z, 0) - z t' + log(1 + exp(-|z|))`` without weights; multilabel takes the mean over
+  the C classes of each element;
+* ``"mean"`` divides ``Σ l_i`` over non-ignored elements by their count, or by ``Σ_i Σ_c w_c t_ic`` with
+  class weights (multiclass and binary); an empty or all-ignored batch gives 0, never NaN.
+
+Sparse labels without smoothing go through the backend's fused kernel (``sparse_nll``) and never build
+a ``(*S, C)`` array. Ids are sanitised before a kernel sees them; an id out of range that was not
+caught by the value checks (while tracing) gives a NaN loss for its element on every backend.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from labelkit._checks import validate_ignore_index
+from labelkit._dispatch import get_backend
+from labelkit._ops import Prepared, prepare
+from labelkit._spec import ArgumentError, Spec, dtype_kind, fmt_shape
+from labelkit.backends import Backend
+from labelkit.errors import BackendError, ShapeMismatchError
+
+__all__ = [
+    "LossChoice",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "cross_entropy",
+    "select_loss",
+    "sparse_categorical_crossentropy",
+]
+
+REDUCTIONS = ("mean", "sum", "none")
+EPSILON = 1e-7  # Keras' clip for probabilities (from_logits=False)
+
+SPARSE = "sparse_categorical_crossentropy"
+CATEGORICAL = "categorical_crossentropy"
+BINARY = "binary_crossentropy"
+
+
+def _check_args(label_smoothing: Any, reduction: Any, from_logits: Any) -> float:
+    if reduction not in REDUCTIONS:
+        raise ArgumentError(
+            f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}. Use reduction='none' for one "
+            f"loss per element."
+        )
+    if not isinstance(from_logits, (bool, np.bool_)):
+        raise ArgumentError(f"from_logits: expected True or False, got {from_logits!r}.")
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
+        raise ArgumentError(
+            f"label_smoothing: expected a number in [0, 1], got {type(label_smoothing).__name__} "
+            f"{label_smoothing!r}. Pass e.g. label_smoothing=0.1."
+        )
+    eps = float(label_smoothing)
+    if not 0.0 <= eps <= 1.0:
+        raise ArgumentError(
+            f"label_smoothing: expected a number in [0, 1], got {eps}. Pass e.g. label_smoothing=0.1."
+        )
+    return eps
+
+
+def _compute_dtype(b: Backend, logits: Any) -> str:
+    name = b.dtype_name(logits)
+    return "float64" if name == "float64" else "float32"
+
+
+def _class_weight(b: Backend, class_weight: Any, like: Any, n: int | None, dtype: str, task: str) -> Any:
+    if class_weight is None:
+        return None
+    wb = get_backend(class_weight)
+    if wb is not None and wb is not b and wb.name != "numpy":
+        raise BackendError(
+            f"class_weight is a {wb.name} array but the logits are {b.name}; expected a list, a NumPy array "
+            f"or a {b.name} array. Convert class_weight to {b.name} (or pass a list)."
+        )
+    if wb is b:
+        w = class_weight
+        shape = b.shape(w)
+    else:
+        try:
+            arr = np.asarray(class_weight, dtype="float64")
+        except (TypeError, ValueError):
+            raise ArgumentError(
+                f"class_weight: expected a sequence of numbers, got {type(class_weight).__name__}."
+            ) from None
+        shape = arr.shape
+        w = b.asarray(arr, like)
+    expected = "2 ([w_neg, w_pos])" if task == "binary" else str(n)
+    if len(shape) != 1 or (n is not None and shape[0] is not None and shape[0] != n):
+        raise ArgumentError(
+            f"class_weight: expected one weight per class, shape ({expected},), got shape {fmt_shape(shape)}. "
+            + (
+                "Binary class weights are [weight of 0 targets, weight of 1 targets]."
+                if task == "binary"
+                else "Pass a list with one number per class."
+            )
+        )
+    return b.cast(w, dtype)
+
+
+def _class_shape(b: Backend, w: Any, ndim: int, axis: int) -> Any:
+    """``w`` of shape (C,) reshaped to broadcast along the class axis of a rank-``ndim`` array."""
+    return b.reshape(w, (-1,) + (1,) * (ndim - axis - 1))
+
+
+def _ones(b: Backend, x: Any) -> Any:
+    """The number of elements of ``x``: a Python number when its shape is static, else an array."""
+    shape = b.shape(x)
+    if all(d is not None for d in shape):
+        return float(math.prod(shape))
+    finite = b.isfinite(x)
+    return b.cast(finite | ~finite, b.dtype_name(x))
+
+
+def _reduce(b: Backend, losses: Any, denom: Any, reduction: str) -> Any:
+    if reduction == "none":
+        return losses
+    total = b.sum(losses)
+    if reduction == "sum":
+        return total
+    if isinstance(denom, float):
+        return total / denom if denom > 0 else total * 0.0
+    positive = denom > 0
+    # An empty or all-ignored batch gives 0 with a zero gradient, never 0/0.
+    return b.where(positive, total / b.where(positive, denom, 1.0), 0.0 * total)
+
+
+def _log_probs(b: Backend, x: Any, axis: int, from_logits: bool) -> Any:
+    if from_logits:
+        return b.log_softmax(x, axis)
+    q = x / b.expand_dims(b.sum(x, axis), axis)
+    return b.log(b.clip(q, EPSILON, 1.0 - EPSILON))
+
+
+def _sparse_loss(
+    p: Prepared, from_logits: bool, eps: float, class_weight: Any, ignore_index: int | None, reduction: str
+) -> Any:
+    b, spec = p.backend, p.spec
+    dtype = _compute_dtype(b, p.logits)
+    x = b.cast(p.logits, dtype)
+    ids = p.labels
+    c = spec.num_classes
+    if c is None:
+        raise ArgumentError(
+            "logits: the class axis is unknown while tracing, and sparse labels need it. Give the logits a "
+            "static number of classes (e.g. tf.TensorSpec((None, 1000)))."
+        )
+    axis = spec.axis
+    kind = dtype_kind(b.dtype_name(ids))
+    if kind == "b":
+        ids = b.cast(ids, b.default_int())
+    valid = (ids >= 0) & (ids < c)
+    if kind == "f":
+        valid = valid & (b.floor(ids) == ids)
+    safe = b.cast(b.where(valid, ids, 0), b.default_int())
+    if ignore_index is not None:
+        keep = ids != ignore_index
+    else:
+        keep = None
+    w = _class_weight(b, class_weight, x, c, dtype, "multiclass")
+
+    if from_logits and eps == 0.0:
+        nll = b.sparse_nll(x, safe, axis)
+        losses = nll if w is None else nll * b.take(w, safe)
+    else:
+        logp = _log_probs(b, x, axis, from_logits)
+        picked = -b.squeeze(b.take_along_axis(logp, b.expand_dims(safe, axis), axis), axis)
+        wy = None if w is None else b.take(w, safe)
+        losses = picked if wy is None else picked * wy
+        if eps > 0.0:
+            neg = -logp if w is None else -logp * _class_shape(b, w, len(b.shape(logp)), axis)
+            losses = (1.0 - eps) * losses + (eps / c) * b.sum(neg, axis)
+    nan = float("nan")
+    losses = b.where(valid, losses, nan)
+    if keep is not None:
+        losses = b.where(keep, losses, 0.0)
+    if reduction != "mean":
+        return _reduce(b, losses, None, reduction)
+    if w is None:
+        counted = b.cast(keep, dtype) if keep is not None else _ones(b, losses)
+        return _reduce(b, losses, counted if isinstance(counted, float) else b.sum(counted), reduction)
+    else:
+        counted = b.take(w, safe)
+        if keep is not None:
+            counted = b.where(keep, counted, 0.0)
+    return _reduce(b, losses, b.sum(counted), reduction)
+
+
+def _dense_loss(p: Prepared, from_logits: bool, eps: float, class_weight: Any, reduction: str) -> Any:
+    b, spec = p.backend, p.spec
+    dtype = _compute_dtype(b, p.logits)
+    x = b.cast(p.logits, dtype)
+    t = b.cast(p.labels, dtype)
+    axis = spec.axis
+    c = spec.num_classes
+    if c is None:
+        raise ArgumentError("logits: the class axis is unknown while tracing; give the logits a static C.")
+    w = _class_weight(b, class_weight, x, c, dtype, "multiclass")
+    ts = t if eps == 0.0 else (1.0 - eps) * t + eps / c
+    logp = _log_probs(b, x, axis, from_logits)
+    ndim = len(b.shape(x))
+    # A zero target adds 0, even where its logit is -inf (masked classes stay finite).
+    terms = ts * b.where(ts == 0, 0.0, logp)
+    if w is not None:
+        terms = terms * _class_shape(b, w, ndim, axis)
+    losses = -b.sum(terms, axis)
+    if reduction != "mean":
+        return _reduce(b, losses, None, reduction)
+    if w is None:
+        denom = _ones(b, losses)
+        denom = denom if isinstance(denom, float) else b.sum(denom)
+    else:
+        denom = b.sum(t * _class_shape(b, w, ndim, axis))
+    return _reduce(b, losses, denom, reduction)
+
+
+def _softplus(b: Backend, z: Any) -> Any:
+    return b.maximum(z, 0.0) + b.log1p(b.exp(-b.abs(z)))
+
+
+def _binary_loss(p: Prepared, from_logits: bool, eps: float, class_weight: Any, reduction: str) -> Any:
+    b, spec = p.backend, p.spec
+    dtype = _compute_dtype(b, p.logits)
+    z = b.cast(p.logits, dtype)
+    multilabel = spec.task == "multilabel"
+    if not multilabel and len(b.shape(z)) > 1:
+        z = b.squeeze(z, spec.axis)  # (*S, 1) logits: one per element, like the labels
+    t = b.cast(p.labels, dtype)
+    ts = t if eps == 0.0 else t * (1.0 - eps) + eps / 2.0
+    n = spec.num_classes if multilabel else 2
+    w = _class_weight(b, class_weight, z, n, dtype, spec.task)
+    if from_logits:
+        pos = _softplus(b, -z)  # -log sigmoid(z)
+        neg = _softplus(b, z)  # -log (1 - sigmoid(z))
+    else:
+        q = b.clip(z, EPSILON, 1.0 - EPSILON)
+        pos = -b.log(q)
+        neg = -b.log(1.0 - q)
+    if multilabel:
+        losses = ts * pos + (1.0 - ts) * neg
+        if w is not None:
+            losses = losses * _class_shape(b, w, len(b.shape(z)), spec.axis)
+        losses = b.sum(losses, spec.axis) / float(n) if n else b.sum(losses, spec.axis)
+        count = None
+    elif w is None:
+        losses = ts * pos + (1.0 - ts) * neg
+        count = None
+    else:
+        w0, w1 = b.reshape(w[:1], ()), b.reshape(w[1:], ())
+        losses = w1 * ts * pos + w0 * (1.0 - ts) * neg
+        count = b.sum(w0 * (1.0 - t) + w1 * t)
+    if reduction != "mean":
+        return _reduce(b, losses, None, reduction)
+    if count is None:
+        count = _ones(b, losses)
+        count = count if isinstance(count, float) else b.sum(count)
+    return _reduce(b, losses, count, reduction)
+
+
+def _compute(
+    p: Prepared, *, from_logits: bool, eps: float, class_weight: Any, ignore_index: int | None, reduction: str
+) -> Any:
+    fmt = p.spec.label_format
+    if fmt == "sparse":
+        return _sparse_loss(p, from_logits, eps, class_weight, ignore_index, reduction)
+    if fmt == "dense" and p.spec.task == "multiclass":
+        return _dense_loss(p, from_logits, eps, class_weight, reduction)
+    return _binary_loss(p, from_logits, eps, class_weight, reduction)
+
+
+def cross_entropy(
+    logits: Any,
+    labels: Any,
+    *,
+    task: str = "auto",
+    from_logits: bool = True,
+    axis: int = -1,
+    label_smoothing: float = 0.0,
+    class_weight: Any = None,
+    ignore_index: int | None = None,
+    reduction: str = "mean",
+    check_values: Any = "auto",
+) -> Any:
+    """Cross-entropy for any label format, with the same result on every backend.
+
+    The format is inferred from shapes and dtypes (see ``lk.infer``): sparse ids ``S`` or ``S + (1,)``
+    give the softmax cross-entropy with integer labels (through the framework's fused kernel), rows of
+    the logits' shape give the categorical cross-entropy, and one logit per element gives the sigmoid
+    (binary) cross-entropy; ``task="multilabel"`` gives one sigmoid per class.
+
+    With ``p = log_softmax(z)`` and ``t' = (1-ε) t + ε/C``, an element's multiclass loss is
+    ``l_i = -Σ_c w_c t'_c p_c``; binary: ``l_i = w_1 t' softplus(-z) + w_0 (1-t') softplus(z)`` with
+    ``t' = t (1-ε) + ε/2``. ``"mean"`` divides by the number of non-ignored elements, or by
+    ``Σ_i Σ_c w_c t_ic`` with class weights (multiclass and binary).
+
+    Args:
+      logits: float array of shape ``(*S, C)`` (class axis at ``axis``); ``(*S, 1)`` or ``(N,)`` for
+        binary. float16/bfloat16 are computed in float32.
+      labels: sparse ids of shape ``S`` or ``S + (1,)`` (any integer or bool dtype, or integral
+        floats); one-hot, probability or multi-hot rows of shape ``(*S, C)``; binary targets of shape
+        ``S`` or the logits' shape.
+      task: ``"auto"``, ``"multiclass"``, ``"binary"`` or ``"multilabel"``.
+      from_logits: ``False`` when the inputs are probabilities (rows are renormalised, then clipped to
+        ``[1e-7, 1 - 1e-7]``, as in Keras).
+      axis: the class axis (``1`` for channels-first ``(N, C, H, W)``).
+      label_smoothing: ε in ``[0, 1]``.
+      class_weight: C weights (2 for binary: ``[w_neg, w_pos]``): a list, a NumPy array or an array
+        of the logits' framework.
+      ignore_index: a sparse id whose elements give 0 and are left out of the mean.
+      reduction: ``"mean"``, ``"sum"`` or ``"none"`` (one loss per element, shape ``S``).
+      check_values: ``"auto"``, ``True`` or ``False`` (see ``lk.validate``).
+
+    Returns:
+      A scalar (or shape ``S`` for ``"none"``) of the logits' framework, on their device; float32, or
+      float64 for float64 logits.
+
+    Raises:
+      ShapeMismatchError: the labels do not fit the logits.
+      LabelValueError: invalid label values (while values are checked).
+      ArgumentError: a keyword argument out of range (a ``ValueError``).
+
+    >>> import numpy as np, labelkit as lk
+    >>> logits = np.array([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]], dtype="float32")
+    >>> float(lk.cross_entropy(logits, np.array([[0], [2]])))  # column labels (N, 1)
+    0.6689...
+    >>> float(lk.cross_entropy(logits, lk.one_hot(np.array([0, 2]), 3)))  # the same with one-hot rows
+    0.6689...
+    """
+    eps = _check_args(label_smoothing, reduction, from_logits)
+    ignore_index = validate_ignore_index(ignore_index)
+    p = prepare(logits, labels, task=task, axis=axis, ignore_index=ignore_index, check_values=check_values)
+    return _compute(
+        p, from_logits=bool(from_logits), eps=eps, class_weight=class_weight, ignore_index=ignore_index,
+        reduction=reduction,
+    )
+
+
+def sparse_categorical_crossentropy(
+    logits: Any,
+    labels: Any,
+    *,
+    from_logits: bool = True,
+    axis: int = -1,
+    label_smoothing: float = 0.0,
+    class_weight: Any = None,
+    ignore_index: int | None = None,
+    reduction: str = "mean",
+    check_values: Any = "auto",
+) -> Any:
+    """Softmax cross-entropy with class-id labels of shape ``S`` or ``S + (1,)``, as in Keras.
+
+    Takes the arguments of ``lk.cross_entropy``; labels must be sparse ids.
+
+    Raises:
+      ShapeMismatchError: the labels are rows of the logits' shape (the fix names
+        ``lk.categorical_crossentropy``).
+
+    >>> import numpy as np, labelkit as lk
+    >>> float(lk.sparse_categorical_crossentropy(np.zeros((2, 4), "float32"), np.array([1, 3])))
+    1.386...
+    """
+    eps = _check_args(label_smoothing, reduction, from_logits)
+    ignore_index = validate_ignore_index(ignore_index)
+    p = prepare(logits, labels, task="multiclass", axis=axis, ignore_index=ignore_index, check_values=check_values)
+    if p.spec.label_format != "sparse":
+        b = p.backend
+        raise ShapeMismatchError(
+            f"labels have shape {fmt_shape(b.shape(p.raw_labels))}, the logits' own shape: they are one-hot or "
+            f"probability rows, but a sparse loss was asked for. Use lk.categorical_crossentropy, or "
+            f"lk.to_sparse(labels) to get class ids."
+        )
+    return _compute(
+        p, from_logits=bool(from_logits), eps=eps, class_weight=class_weight, ignore_index=ignore_index,
+        reduction=reduction,
+    )
+
+
+def categorical_crossentropy(
+    logits: Any,
+    labels: Any,
+    *,
+    from_logits: bool = True,
+    axis: int = -1,
+    label_smoothing: float = 0.0,
+    class_weight: Any = None,
+    reduction: str = "mean",
+    check_values: Any = "auto",
+) -> Any:
+    """Softmax cross-entropy with one-hot or probability rows of the logits' shape, as in Keras.
+
+    Takes the arguments of ``lk.cross_entropy``; labels must be dense rows.
+
+    Raises:
+      ShapeMismatchError: the labels are class ids (the fix names ``lk.sparse_categorical_crossentropy``).
+
+    >>> import numpy as np, labelkit as lk
+    >>> float(lk.categorical_crossentropy(np.zeros((1, 4), "float32"), np.array([[0.5, 0.5, 0, 0]])))
+    1.386...
+    """
+    eps = _check_args(label_smoothing, reduction, from_logits)
+    p = prepare(logits, labels, task="multiclass", axis=axis, check_values=check_values)
+    if p.spec.label_format != "dense":
+        b = p.backend
+        lshape, yshape = b.shape(p.logits), b.shape(p.raw_labels)
+        raise ShapeMismatchError(
+            f"labels have shape {fmt_shape(yshape)} but logits have shape {fmt_shape(lshape)} and a dense loss "
+            f"was asked for. These labels are class ids (sparse). Use lk.sparse_categorical_crossentropy, or "
+            f"lk.one_hot(labels, like=logits) to get shape {fmt_shape(lshape)}."
+        )
+    return _compute(p, from_logits=bool(from_logits), eps=eps, class_weight=class_weight, ignore_index=None,
+                    reduction=reduction)
+
+
+def binary_crossentropy(
+    logits: Any,
+    labels: Any,
+    *,
+    from_logits: bool = True,
+    axis: int = -1,
+    label_smoothing: float = 0.0,
+    class_weight: Any = None,
+    reduction: str = "mean",
+    check_values: Any = "auto",
+) -> Any:
+    """Sigmoid cross-entropy: binary with one logit per element, multilabel (elementwise) when C > 1.
+
+    Takes the arguments of ``lk.cross_entropy``. Binary ``class_weight`` is ``[w_neg, w_pos]``;
+    multilabel ``class_weight`` has one weight per class.
+
+    >>> import numpy as np, labelkit as lk
+    >>> float(lk.binary_crossentropy(np.zeros(4, "float32"), np.array([0, 1, 1, 0])))
+    0.693...
+    """
+    eps = _check_args(label_smoothing, reduction, from_logits)
+    backend, shape = _shape_of(logits)
+    task = "binary"
+    if shape is not None and len(shape) >= 2:
+        ax = axis % len(shape) if -len(shape) <= axis < len(shape) else axis
+        c = shape[ax] if isinstance(ax, int) and 0 <= ax < len(shape) else None
+        if c is not None and c != 1:
+            task = "multilabel"
+    p = prepare(logits, labels, task=task, axis=axis, check_values=check_values)
+    return _compute(p, from_logits=bool(from_logits), eps=eps, class_weight=class_weight, ignore_index=None,
+                    reduction=reduction)
+
+
+def _shape_of(x: Any) -> tuple[Backend | None, tuple[Any, ...] | None]:
+    b = get_backend(x)
+    if b is None:
+        try:
+            return None, tuple(np.shape(x))
+        except Exception:
+            return None, None
+    return b, b.shape(x)
+
+
+_EXPLAIN = {
+    SPARSE: (
+        "The labels are class ids ({fmt}), so this is a softmax cross-entropy with integer labels over "
+        "{c} classes on axis {axis}{squeezed}. It never builds a one-hot matrix: each framework's fused "
+        "kernel reads the id directly."
+    ),
+    CATEGORICAL: (
+        "The labels are rows of the logits' shape (one-hot or probabilities), so this is a softmax "
+        "categorical cross-entropy over {c} classes on axis {axis}. Rows must be ≥ 0 and sum to 1."
+    ),
+    BINARY: (
+        "{what}, so this is a sigmoid (binary) cross-entropy{per}. Targets must lie in [0, 1]."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class LossChoice:
+    """The loss a pair of logits and labels calls for (see ``lk.select_loss``).
+
+    Attributes:
+      name: ``"sparse_categorical_crossentropy"``, ``"categorical_crossentropy"`` or
+        ``"binary_crossentropy"``.
+      spec: the inferred ``Spec``.
+      from_logits: whether the model outputs logits (``True``) or probabilities.
+    """
+
+    name: str
+    spec: Spec
+    from_logits: bool = True
+    _logits_ndim: int = field(default=2, repr=False, compare=False)
+
+    def native(self, **kwargs: Any) -> Any:
+        """The framework's own loss, configured for these shapes; ``None`` on NumPy.
+
+        PyTorch: ``torch.nn.CrossEntropyLoss`` (class axis at dim 1, as there) or
+        ``BCEWithLogitsLoss``/``BCELoss``; TensorFlow: ``keras.losses.SparseCategoricalCrossentropy``,
+        ``CategoricalCrossentropy`` or ``BinaryCrossentropy``; JAX: the matching ``optax`` function.
+        ``kwargs`` go to the constructor (PyTorch, Keras). Feed it ``.prepare(labels)``.
+        """
+        import importlib
+
+        backend = self.spec.backend
+        if backend == "torch":
+            nn = importlib.import_module("torch").nn
+            if self.name == BINARY:
+                return nn.BCEWithLogitsLoss(**kwargs) if self.from_logits else nn.BCELoss(**kwargs)
+            return nn.CrossEntropyLoss(**kwargs)
+        if backend == "tensorflow":
+            keras = importlib.import_module("keras")
+            if self.name == SPARSE:
+                return keras.losses.SparseCategoricalCrossentropy(from_logits=self.from_logits, **kwargs)
+            if self.name == CATEGORICAL:
+                return keras.losses.CategoricalCrossentropy(
+                    from_logits=self.from_logits, axis=self.spec.axis - self._logits_ndim, **kwargs
+                )
+            return keras.losses.BinaryCrossentropy(from_logits=self.from_logits, **kwargs)
+        if backend == "jax":
+            optax = importlib.import_module("optax")
+            if self.name == SPARSE:
+                return optax.softmax_cross_entropy_with_integer_labels
+            if self.name == CATEGORICAL:
+                return optax.softmax_cross_entropy
+            return optax.sigmoid_binary_cross_entropy
+        return None
+
+    def prepare(self, labels: Any) -> Any:
+        """The labels in the layout ``.native()`` expects.
+
+        Sparse: ids of the batch shape (the size-1 axis dropped), int64 on PyTorch. Dense: the rows,
+        as they are. Binary: targets of the logits' shape, as floats.
+        """
+        b = get_backend(labels)
+        if b is None:
+            b, arrs = _resolve_labels(labels)
+            labels = arrs
+        spec = self.spec
+        if self.name == SPARSE:
+            if spec.squeeze:
+                labels = b.squeeze(labels, spec.axis)
+            if b.name == "torch":
+                labels = b.cast(labels, "int64")
+            return labels
+        if self.name == BINARY:
+            y = labels
+            if spec.task == "binary":
+                rank = len(b.shape(y))
+                target_rank = self._logits_ndim
+                if rank < target_rank:
+                    y = b.expand_dims(y, spec.axis)
+                elif rank > target_rank:
+                    y = b.squeeze(y, spec.axis)
+            dtype = "float32" if dtype_kind(b.dtype_name(y)) != "f" else b.dtype_name(y)
+            return b.cast(y, dtype)
+        return labels
+
+    def __call__(self, logits: Any, labels: Any, **kwargs: Any) -> Any:
+        """labelkit's own loss for this choice (the arguments of ``lk.cross_entropy``)."""
+        kwargs.setdefault("from_logits", self.from_logits)
+        kwargs.setdefault("axis", self.spec.axis)
+        if self.name == SPARSE:
+            return sparse_categorical_crossentropy(logits, labels, **kwargs)
+        if self.name == CATEGORICAL:
+            return categorical_crossentropy(logits, labels, **kwargs)
+        return cross_entropy(logits, labels, task=self.spec.task, **kwargs)
+
+    def explain(self) -> str:
+        """A short paragraph: why this loss, and what it expects."""
+        s = self.spec
+        if self.name == BINARY:
+            what = (
+                "The logits have one value per element"
+                if s.task == "binary"
+                else f"task='multilabel': each of the {s.num_classes} classes is its own yes/no"
+            )
+            per = "" if s.task == "binary" else " per class, averaged over the classes"
+            text = _EXPLAIN[BINARY].format(what=what, per=per)
+        else:
+            squeezed = "; their size-1 axis is dropped" if s.squeeze else ""
+            fmt = "shape S + (1,)" if s.squeeze else "shape S"
+            text = _EXPLAIN[self.name].format(c=s.num_classes, axis=s.axis, squeezed=squeezed, fmt=fmt)
+        if not self.from_logits:
+            text += " The inputs are probabilities (from_logits=False): they are clipped to [1e-7, 1 - 1e-7]."
+        return f"{self.name}: {text}"
+
+
+def _resolve_labels(labels: Any) -> tuple[Backend, Any]:
+    from labelkit._dispatch import resolve
+
+    b, arrs = resolve({"labels": labels}, "labels")
+    return b, arrs["labels"]
+
+
+def select_loss(
+    logits: Any, labels: Any, *, task: str = "auto", from_logits: bool = True, axis: int = -1
+) -> LossChoice:
+    """The loss these shapes call for, with the framework's own version and labelkit's.
+
+    Args:
+      logits: float array of shape ``(*S, C)``.
+      labels: labels in any supported format.
+      task: ``"auto"``, ``"multiclass"``, ``"binary"`` or ``"multilabel"``.
+      from_logits: whether ``logits`` are logits (``True``) or probabilities.
+      axis: the class axis.
+
+    Returns:
+      A ``LossChoice`` with ``.name``, ``.spec``, ``.native()``, ``.prepare(labels)``, ``__call__`` and
+      ``.explain()``.
+
+    Raises:
+      ShapeMismatchError: the labels do not fit the logits.
+
+    >>> import numpy as np, labelkit as lk
+    >>> lk.select_loss(np.zeros((32, 1000)), np.zeros((32, 1), "int64")).name
+    'sparse_categorical_crossentropy'
+    """
+    from labelkit._ops import infer
+
+    if not isinstance(from_logits, (bool, np.bool_)):
+        raise ArgumentError(f"from_logits: expected True or False, got {from_logits!r}.")
+    spec = infer(logits, labels, task=task, axis=axis)
+    if spec.label_format == "sparse":
+        name = SPARSE
+    elif spec.label_format == "dense" and spec.task == "multiclass":
+        name = CATEGORICAL
+    else:
+        name = BINARY
+    _, shape = _shape_of(logits)
+    return LossChoice(name, spec, bool(from_logits), len(shape) if shape else 2)
