@@ -6,6 +6,14 @@ imported by labelkit.
 
 from __future__ import annotations
 
+import importlib.util as _importlib_util
+import os as _os
+
+# Installed, ``backends/`` is mapped to ``labelkit.backends`` (pyproject.toml). In a bare source
+# checkout on PYTHONPATH it sits beside this folder instead: let the package find it there.
+if _importlib_util.find_spec("labelkit.backends") is None:  # pragma: no cover - source checkout only
+    __path__.append(_os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))
+
 from labelkit._dispatch import available_backends, backend_of, register_backend
 from labelkit._losses import (
     LossChoice,
