@@ -134,6 +134,9 @@ def check_labels(
                 idx, value = _where(b, bad, ids)
                 raise LabelValueError(_range_message(b, name, idx, value, ids, c, ignore_index))
         return ck.asserts
+    if kind == "b":
+        # Comparisons with numbers are not defined on bool tensors everywhere (TensorFlow).
+        labels = b.cast(labels, "int32")
     if spec.label_format == "dense" and spec.task == "multiclass":
         ck.fail_if(
             labels < 0,

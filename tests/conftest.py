@@ -97,7 +97,7 @@ class Backend:
         if self.name == "numpy":
             return a.copy()
         if self.name == "torch":
-            return self.module.tensor(np.ascontiguousarray(a))
+            return self.module.tensor(a)
         if self.name == "tensorflow":
             return self.module.convert_to_tensor(a)
         if self.name == "jax":
