@@ -130,6 +130,12 @@ class JaxBackend(Backend):
         return self.jax.lax.stop_gradient(x)
 
     def take(self, x: Any, idx: Any) -> Any:
+        # With explicitly sharded ids (jax.make_mesh's default axis types), a gather from the
+        # replicated class weights must be told its output sharding: the ids'.
+        typeof = getattr(self.jax, "typeof", None)
+        sharding = getattr(typeof(idx), "sharding", None) if typeof is not None else None
+        if any(s is not None for s in getattr(sharding, "spec", ())):
+            return x.at[idx].get(mode="clip", out_sharding=sharding)
         return self.jnp.take(x, idx, mode="clip")
 
     def sparse_nll(self, logits: Any, ids: Any, axis: int) -> Any:

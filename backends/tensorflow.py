@@ -89,7 +89,9 @@ class TensorflowBackend(Backend):
         return self.tf.maximum(a, self.tf.cast(b, a.dtype))
 
     def clip(self, x: Any, lo: float, hi: float) -> Any:
-        return self.tf.clip_by_value(x, self.tf.cast(lo, x.dtype), self.tf.cast(hi, x.dtype))
+        # convert_to_tensor with the dtype, not cast: tf.cast(1 - 1e-7, float64) rounds through float32.
+        tf = self.tf
+        return tf.clip_by_value(x, tf.convert_to_tensor(lo, dtype=x.dtype), tf.convert_to_tensor(hi, dtype=x.dtype))
 
     def reshape(self, x: Any, shape: tuple[int, ...]) -> Any:
         return self.tf.reshape(x, shape)

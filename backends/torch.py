@@ -111,6 +111,8 @@ class TorchBackend(Backend):
         return self.torch.amin(x) if axis is None else self.torch.amin(x, dim=axis)
 
     def argmax(self, x: Any, axis: int) -> Any:
+        if x.dtype == self.torch.bool:  # torch.argmax does not take bool
+            x = x.to(self.torch.uint8)
         return self.torch.argmax(x, dim=axis)
 
     def any(self, x: Any) -> Any:

@@ -64,12 +64,16 @@ def _fmt(v: Any) -> str:
 
 
 class _Checker:
-    def __init__(self, backend: Backend, mode: str, name: str) -> None:
+    def __init__(self, backend: Backend, mode: str, name: str, found: list[dict[str, Any]] | None = None) -> None:
         self.b, self.mode, self.name = backend, mode, name
         self.asserts: list[Any] = []
+        self.found = found
 
-    def fail_if(self, mask: Any, values: Any, message: Any) -> None:
-        """Raises ``message(index, value)`` when any element of ``mask`` is set."""
+    def fail_if(self, mask: Any, values: Any, message: Any, code: Any = "label_value") -> None:
+        """Raises ``message(index, value)`` when any element of ``mask`` is set (or records it in ``found``).
+
+        ``code`` is the diagnosis code, or a function of ``(index, value)`` returning it.
+        """
         b = self.b
         if self.mode == "graph":
             text = message((), "<in graph>")
@@ -77,7 +81,12 @@ class _Checker:
             return
         if b.to_bool(b.any(mask)):
             idx, value = _where(b, mask, values)
-            raise LabelValueError(message(idx, value))
+            if self.found is None:
+                raise LabelValueError(message(idx, value))
+            self.found.append(
+                {"code": code(idx, value) if callable(code) else code, "message": message(idx, value),
+                 "index": idx, "value": np.asarray(value)[()].item()}
+            )
 
 
 def check_labels(
@@ -89,18 +98,21 @@ def check_labels(
     ignore_index: int | None = None,
     num_classes: int | None = None,
     name: str = "labels",
+    found: list[dict[str, Any]] | None = None,
 ) -> list[Any]:
     """Checks ``labels`` (already squeezed to the element shape for sparse/binary) against ``spec``.
 
-    Returns the in-graph assert ops in graph mode (TensorFlow), else an empty list.
+    Returns the in-graph assert ops in graph mode (TensorFlow), else an empty list. With ``found`` (a
+    list, eager mode), every failing rule is appended to it as a dict (``code``, ``message``, ``index``,
+    ``value``; ``lo``/``hi``/``num_classes`` for ids out of range) instead of raising on the first.
 
     Raises:
-      LabelValueError: the first rule that fails, with where and which value.
+      LabelValueError: the first rule that fails, with where and which value (unless ``found`` is given).
     """
     if not mode:
         return []
     b = backend
-    ck = _Checker(b, mode, name)
+    ck = _Checker(b, mode, name, found)
     kind = dtype_kind(b.dtype_name(labels))
     c = num_classes if num_classes is not None else spec.num_classes
     if kind == "f":
@@ -111,9 +123,13 @@ def check_labels(
                 f"{_at(name, i)} is {_fmt(v)}; labels must be finite numbers. Remove or mask the NaN/Inf "
                 f"entries before computing the loss."
             ),
+            "label_not_finite",
         )
     if spec.label_format == "sparse":
-        ids = b.cast(labels, b.default_int()) if kind == "b" else labels
+        # Compare in the default int: narrow dtypes would wrap C or ignore_index (uint8 300 -> 44,
+        # uint8 -100 -> 156 in torch) or refuse them (JAX, TensorFlow).
+        narrow = kind in ("b", "i", "u") and b.dtype_name(labels) != b.default_int()
+        ids = b.cast(labels, b.default_int()) if narrow else labels
         if kind == "f":
             ck.fail_if(
                 b.floor(ids) != ids,
@@ -123,8 +139,11 @@ def check_labels(
                     f"Round or cast them deliberately (e.g. labels.round()), or pass one-hot/probability "
                     f"rows of the logits' shape for soft labels."
                 ),
+                "non_integral_ids",
             )
         if c is not None:
+            if mode == "eager" and kind in ("i", "u") and _ids_in_range(b, labels, c):
+                return ck.asserts  # the happy path: two reductions, no mask
             bad = (ids < 0) | (ids >= c)
             if ignore_index is not None:
                 bad = bad & (ids != ignore_index)
@@ -132,7 +151,12 @@ def check_labels(
                 ck.fail_if(bad, ids, lambda i, v: f"{name}: a class id is outside [0, {c}) (checked in graph).")
             elif b.to_bool(b.any(bad)):
                 idx, value = _where(b, bad, ids)
-                raise LabelValueError(_range_message(b, name, idx, value, ids, c, ignore_index))
+                text = _range_message(b, name, idx, value, ids, c, ignore_index)
+                if found is None:
+                    raise LabelValueError(text)
+                lo, hi = _id_span(b, ids, ignore_index)
+                found.append({"code": "id_out_of_range", "message": text, "index": idx, "value": int(value),
+                              "lo": lo, "hi": hi, "num_classes": c})
         return ck.asserts
     if kind == "b":
         # Comparisons with numbers are not defined on bool tensors everywhere (TensorFlow).
@@ -145,12 +169,16 @@ def check_labels(
                 f"{_at(name, i)} is {_fmt(v)}; one-hot and probability rows must be ≥ 0. Pass "
                 f"probabilities (e.g. a softmax), not logits, as labels."
             ),
+            "negative_rows",
         )
-        sums = b.sum(b.cast(labels, "float32") if kind != "f" else labels, axis=spec.axis)
+        # Sum in float32 at least: a float16/bfloat16 sum rounds a row that is 3e-3 off to exactly 1.
+        wide = kind != "f" or b.dtype_name(labels) in ("float16", "bfloat16")
+        sums = b.sum(b.cast(labels, "float32") if wide else labels, axis=spec.axis)
         ck.fail_if(
             b.abs(sums - 1) > PROB_TOL,
             sums,
             lambda i, v: _row_message(name, i, v, spec.axis, kind),
+            lambda i, v: _row_code(v, kind),
         )
         return ck.asserts
     # binary and multilabel targets: values in [0, 1]
@@ -165,8 +193,29 @@ def check_labels(
                 else "Multi-hot rows hold 0/1 (or probabilities) per class."
             )
         ),
+        "target_out_of_range",
     )
     return ck.asserts
+
+
+def _ids_in_range(b: Backend, ids: Any, c: int) -> bool:
+    """Whether every integer id lies in ``[0, c)``, from their min and max (read as Python ints, so no
+    narrow dtype wraps): two reductions instead of a mask of comparisons. ``False`` only means "look
+    closer": the caller then runs the full check, which knows about ``ignore_index`` and says where."""
+    shape = b.shape(ids)
+    if shape is None or None in shape:
+        return False
+    if 0 in shape:
+        return True  # no ids, nothing out of range
+    # Host reads go through to_numpy: a backend's arrays need not support int() (third-party ones).
+    return int(b.to_numpy(b.min(ids))) >= 0 and int(b.to_numpy(b.max(ids))) < c
+
+
+def _row_code(total: Any, kind: str) -> str:
+    t = float(total)
+    if kind in ("i", "u", "b") and t.is_integer() and t > 1:
+        return "not_one_hot"
+    return "zero_row" if t == 0 else "probs_not_normalised"
 
 
 def _row_message(name: str, idx: tuple[int, ...], total: Any, axis: int, kind: str) -> str:
@@ -202,9 +251,7 @@ def _range_message(
             f"{v} marks padding, pass ignore_index={v}."
         )
     else:
-        arr = b.to_numpy(ids)
-        valid = arr if ignore_index is None else arr[arr != ignore_index]
-        lo, hi = int(valid.min()), int(valid.max())
+        lo, hi = _id_span(b, ids, ignore_index)
         if lo >= 1 and hi == c:
             fix = f"The ids run {lo}..{hi}: did they start at 1? Pass labels - 1."
         else:
@@ -213,3 +260,13 @@ def _range_message(
                 f"{hi + 1} units), or the labels belong to another dataset."
             )
     return f"{head} {fix}"
+
+
+def _id_span(b: Backend, ids: Any, ignore_index: int | None) -> tuple[int, int]:
+    """The smallest and largest id, ``ignore_index`` left out."""
+    arr = b.to_numpy(ids)
+    valid = arr if ignore_index is None else arr[arr != ignore_index]
+    if valid.size == 0:
+        return 0, 0
+    valid = valid[np.isfinite(valid)] if valid.dtype.kind == "f" else valid
+    return (int(valid.min()), int(valid.max())) if valid.size else (0, 0)

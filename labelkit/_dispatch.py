@@ -192,12 +192,15 @@ def _not_an_array(name: str, x: Any) -> BackendError:
     )
 
 
-def resolve(args: dict[str, Any], primary: str) -> tuple[Backend, dict[str, Any]]:
+def resolve(
+    args: dict[str, Any], primary: str, *, optional: Sequence[str] = ()
+) -> tuple[Backend, dict[str, Any]]:
     """Chooses the backend for one call and converts every argument into its framework.
 
     The backend is the framework of the framework arrays among ``args`` (NumPy when there are none).
     NumPy arrays, lists and scalars are converted into that framework, on the device of ``primary``
-    (or of the first framework array). ``None`` values are left as they are.
+    (or of the first framework array). ``None`` is an error, except for the names in ``optional``,
+    whose ``None`` values are left as they are.
 
     Raises:
       BackendError: an argument is not an array, or two frameworks are mixed.
@@ -207,6 +210,8 @@ def resolve(args: dict[str, Any], primary: str) -> tuple[Backend, dict[str, Any]
     chosen_name = ""
     for name, value in args.items():
         if value is None:
+            if name not in optional:
+                raise _not_an_array(name, value)
             continue
         backend = get_backend(value)
         if backend is None and not isinstance(value, _HOST_TYPES):
@@ -243,12 +248,18 @@ def resolve(args: dict[str, Any], primary: str) -> tuple[Backend, dict[str, Any]
 
 def _host_to_numpy(name: str, value: Any) -> np.ndarray:
     if isinstance(value, np.ndarray):
-        return value
-    try:
-        arr = np.asarray(value)
-    except (ValueError, TypeError) as exc:
+        arr = value
+    else:
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError) as exc:
+            raise BackendError(
+                f"{name}: could not read {_type_name(value)} as an array ({exc}). Pass a rectangular nested "
+                f"list of numbers or an array."
+            ) from None
+    if arr.dtype.kind in "OSUVMm":  # strings, objects...: no framework would take them either
         raise BackendError(
-            f"{name}: could not read {_type_name(value)} as an array ({exc}). Pass a rectangular nested "
-            f"list of numbers or an array."
-        ) from None
+            f"{name}: dtype {arr.dtype.name} is not a real number type; expected numbers (class ids or rows). "
+            f"Convert them first, e.g. to int64 class ids or float32 rows."
+        )
     return arr

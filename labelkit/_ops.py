@@ -29,9 +29,9 @@ class Prepared:
 
 def _dtype_name(dtype: Any) -> str:
     """A dtype name from a string, a NumPy/JAX/TensorFlow dtype, a torch dtype or a Python type."""
-    if isinstance(dtype, str):
+    if isinstance(dtype, str) and dtype == "bfloat16":  # not a NumPy dtype; every framework has it
         return dtype
-    name = getattr(dtype, "name", None)
+    name = None if isinstance(dtype, str) else getattr(dtype, "name", None)  # strings are checked below
     if isinstance(name, str):
         return name
     text = str(dtype)
@@ -45,16 +45,32 @@ def _dtype_name(dtype: Any) -> str:
         raise ArgumentError(f"dtype: cannot read {dtype!r} as a dtype. Pass e.g. dtype='float32'.") from None
 
 
+# Eager calls repeat the same shapes step after step: their ``Spec`` is remembered, keyed by everything
+# the inference reads. Only successes are kept (errors are re-raised with their message each time), and
+# nothing while tracing (symbolic shapes; and a trace runs once anyway). Reads and single stores of a
+# ``dict`` are atomic, so no lock is needed; the cache is emptied when it grows past ``_SPEC_CACHE_MAX``.
+_SPEC_CACHE: dict[tuple[Any, ...], Spec] = {}
+_SPEC_CACHE_MAX = 4096
+
+
 def _infer(backend: Backend, logits: Any, labels: Any, task: str, axis: int) -> Spec:
-    return infer_from_shapes(
-        backend.shape(logits),
-        backend.shape(labels),
-        labels_dtype=backend.dtype_name(labels),
-        logits_dtype=backend.dtype_name(logits),
-        task=task,
-        axis=axis,
-        backend=backend.name,
+    lshape, yshape = backend.shape(logits), backend.shape(labels)
+    ydtype, ldtype = backend.dtype_name(labels), backend.dtype_name(logits)
+    # ``type(...) is`` keeps True (== 1) and unhashable values out of the key.
+    cacheable = type(axis) is int and type(task) is str and not backend.is_tracing(logits)
+    if cacheable:
+        key = (backend.name, lshape, yshape, ydtype, ldtype, task, axis)
+        spec = _SPEC_CACHE.get(key)
+        if spec is not None:
+            return spec
+    spec = infer_from_shapes(
+        lshape, yshape, labels_dtype=ydtype, logits_dtype=ldtype, task=task, axis=axis, backend=backend.name
     )
+    if cacheable:
+        if len(_SPEC_CACHE) >= _SPEC_CACHE_MAX:
+            _SPEC_CACHE.clear()
+        _SPEC_CACHE[key] = spec
+    return spec
 
 
 def _squeeze_labels(backend: Backend, spec: Spec, logits: Any, labels: Any) -> Any:
@@ -173,20 +189,40 @@ def validate(
     ).spec
 
 
+def _check_out_dtype(b: Backend, name: str, what: str) -> None:
+    """An output dtype must be a real number type the backend has (else its cast fails in its own words)."""
+    ok = dtype_kind(name) in ("b", "i", "u", "f")
+    if ok:
+        try:
+            b.dtype(name)
+        except Exception:
+            ok = False
+    if not ok:
+        source = "dtype" if what == "dtype" else "like's dtype"
+        raise ArgumentError(
+            f"{what}: {source} {name} is not a real number type of {b.name}; expected e.g. float32, int64 or "
+            f"bool for one-hot rows. Pass dtype='float32'."
+        )
+
+
 def _one_hot_core(b: Backend, ids: Any, c: int, out_axis: int, dtype: str, ignore_index: int | None) -> Any:
-    kind = dtype_kind(b.dtype_name(ids))
-    if kind == "f":
-        if b.dtype_name(ids) in ("float16", "bfloat16"):
-            ids = b.cast(ids, "float32")
-        classes = b.cast(b.arange(c, ids), b.dtype_name(ids))
-    else:
-        ids = b.cast(ids, b.default_int())
-        classes = b.cast(b.arange(c, ids), b.default_int())
-    rank_out = len(b.shape(ids)) + 1
-    classes = b.reshape(classes, (c,) + (1,) * (rank_out - out_axis - 1))
+    # Every cast, reshape and mask below is skipped where it would not change anything: on tiny eager
+    # inputs each framework op costs more than the arithmetic.
+    name = b.dtype_name(ids)
+    if dtype_kind(name) == "f":
+        if name in ("float16", "bfloat16"):
+            ids, name = b.cast(ids, "float32"), "float32"
+    elif name != b.default_int():
+        ids, name = b.cast(ids, b.default_int()), b.default_int()
+    classes = b.arange(c, ids)
+    if b.dtype_name(classes) != name:
+        classes = b.cast(classes, name)
+    trailing = len(b.shape(ids)) - out_axis  # axes after the class axis in the output
+    if trailing:
+        classes = b.reshape(classes, (c,) + (1,) * trailing)
     ex = b.expand_dims(ids, out_axis)
     hot = ex == classes
-    if ignore_index is not None:
+    if ignore_index is not None and 0 <= ignore_index < c:  # an ignored id outside [0, C) matches no class
         hot = hot & (ex != ignore_index)
     return b.cast(hot, dtype)
 
@@ -250,10 +286,20 @@ def one_hot(
             raise ArgumentError(
                 "num_classes: like's class axis is unknown while tracing; pass num_classes explicitly."
             )
-        spec = infer_from_shapes(
-            lshape, b.shape(labels), labels_dtype=b.dtype_name(labels), task="auto" if c != 1 else "binary",
-            axis=ax, backend=b.name,
-        )
+        if len(lshape) == 1 and c == 1:
+            # like (1,): one example's single logit; its id () or (1,) gives a row of like's shape (1,).
+            if b.shape(labels) not in ((), (1,)):
+                raise ShapeMismatchError(
+                    f"labels have shape {fmt_shape(b.shape(labels))} but like has shape (1,): one example's "
+                    f"logits; expected one class id of shape () or (1,). Pass the logits of the whole batch as like."
+                )
+            spec = Spec("multiclass", "sparse", 1, 0, b.shape(labels) == (1,), b.name)
+        else:
+            spec = infer_from_shapes(
+                # "multiclass", not "auto": rank-1 like (C,) is one example's C logits, not N binary logits.
+                lshape, b.shape(labels), labels_dtype=b.dtype_name(labels),
+                task="multiclass" if c != 1 else "binary", axis=ax, backend=b.name,
+            )
         if spec.label_format == "dense":
             raise ShapeMismatchError(
                 f"labels already have like's shape {fmt_shape(lshape)}: they look one-hot (or probability) "
@@ -289,9 +335,11 @@ def one_hot(
         spec = Spec("multiclass", "sparse", c, out_axis, False, b.name)
         ids = labels
         out_dtype = _dtype_name(dtype) if dtype is not None else "float32"
+    _check_out_dtype(b, out_dtype, "dtype" if dtype is not None else "like")
     mode = should_check(b, check_values, ids)
-    check_labels(b, Spec("multiclass", "sparse", c, out_axis, False, b.name), ids, mode=mode,
-                 ignore_index=ignore_index)
+    if mode:
+        check_labels(b, Spec("multiclass", "sparse", c, out_axis, False, b.name), ids, mode=mode,
+                     ignore_index=ignore_index)
     return _one_hot_core(b, ids, c, out_axis, out_dtype, ignore_index)
 
 
@@ -355,7 +403,14 @@ def to_sparse(labels: Any, *, axis: int = -1, check_values: Any = "auto") -> Any
     ax = normalise_axis(axis, len(shape), "labels")
     kind = dtype_kind(b.dtype_name(labels))
     if kind in ("c", "O"):
-        raise ArgumentError(f"labels: dtype {b.dtype_name(labels)} is not a real number type; expected rows of numbers.")
+        raise ArgumentError(
+            f"labels: dtype {b.dtype_name(labels)} is not a real number type; expected rows of numbers."
+        )
+    if shape[ax] == 0:  # no class to pick (every framework's argmax fails on it)
+        raise ShapeMismatchError(
+            f"labels: rows of shape {fmt_shape(shape)} have no classes on axis {ax}; expected at least one. "
+            f"Pass one-hot or probability rows with the class axis at axis."
+        )
     spec = Spec("multiclass", "dense", shape[ax], ax, False, b.name)
     check_labels(b, spec, labels, mode=should_check(b, check_values, labels))
     return b.cast(b.argmax(labels, ax), b.default_int())
@@ -400,8 +455,8 @@ def align(
     b, spec = p.backend, p.spec
     if to == "sparse":
         if spec.label_format == "sparse":
-            kind = dtype_kind(b.dtype_name(p.labels))
-            return b.cast(p.labels, b.default_int()) if kind in ("f", "b") else p.labels
+            # The ids losses take (torch wants int64): the default int, whatever dtype they came in.
+            return b.cast(p.labels, b.default_int()) if b.dtype_name(p.labels) != b.default_int() else p.labels
         if spec.label_format == "binary":
             return p.labels
         if spec.task == "multilabel":

@@ -11,7 +11,7 @@ from typing import Any
 
 from labelkit.errors import BackendError, LabelkitError, ShapeMismatchError
 
-__all__ = ["TASKS", "ArgumentError", "Spec", "dtype_kind", "fmt_shape", "infer_from_shapes"]
+__all__ = ["TASKS", "ArgumentError", "Spec", "dtype_kind", "error_code", "fmt_shape", "infer_from_shapes"]
 
 TASKS = ("auto", "multiclass", "binary", "multilabel")
 Shape = tuple[Any, ...]
@@ -53,6 +53,17 @@ class Spec:
         }[self.label_format]
         extra = ", squeezed from a size-1 axis" if self.squeeze and self.label_format == "sparse" else ""
         return f"{self.task}: {fmt}{extra}; {classes} on axis {self.axis}; backend {self.backend}"
+
+
+def _coded(err: Exception, code: str) -> Exception:
+    """Tags ``err`` with a short diagnosis code (read by ``lk.diagnose``); the message is unchanged."""
+    err.code = code  # type: ignore[attr-defined]
+    return err
+
+
+def error_code(err: BaseException) -> str:
+    """The diagnosis code the inference tagged ``err`` with (``"shape_mismatch"`` when untagged)."""
+    return getattr(err, "code", "shape_mismatch")
 
 
 def fmt_shape(shape: Shape | None) -> str:
@@ -98,10 +109,10 @@ def normalise_axis(axis: Any, ndim: int, what: str = "logits") -> int:
     if isinstance(axis, bool) or not isinstance(axis, int):
         raise ArgumentError(f"axis: expected an int, got {type(axis).__name__}. Pass e.g. axis=-1 or axis=1.")
     if not -ndim <= axis < ndim:
-        raise ArgumentError(
+        raise _coded(ArgumentError(
             f"axis: {axis} is out of range for {what} of rank {ndim}; expected {-ndim} <= axis < {ndim}. "
             f"Use axis=-1 for channels-last or axis=1 for channels-first logits."
-        )
+        ), "axis_out_of_range")
     return axis % ndim
 
 
@@ -110,11 +121,11 @@ def _check_label_dtype(fmt: str, labels_dtype: str | None) -> None:
         return
     kind = dtype_kind(labels_dtype)
     if kind in ("c", "O"):
-        raise BackendError(
+        raise _coded(BackendError(
             f"labels: dtype {labels_dtype} is not a real number type; expected "
             f"{'integer class ids' if fmt == 'sparse' else 'real numbers'}. Convert the labels, e.g. "
             f"to int64 class ids or float32 rows."
-        )
+        ), "labels_dtype")
 
 
 def infer_from_shapes(
@@ -131,22 +142,22 @@ def infer_from_shapes(
     check_task(task)
     if logits_shape is None or labels_shape is None:
         which = "logits" if logits_shape is None else "labels"
-        raise ShapeMismatchError(
+        raise _coded(ShapeMismatchError(
             f"{which}: the rank is unknown while tracing; labelkit needs at least the rank. Give the "
             f"tf.function an input_signature with a shape such as (None, 1000)."
-        )
+        ), "unknown_rank")
     if logits_dtype is not None and dtype_kind(logits_dtype) not in ("f",):
         if dtype_kind(logits_dtype) in ("c", "O"):
-            raise BackendError(
+            raise _coded(BackendError(
                 f"logits: dtype {logits_dtype} is not a real floating type; expected float logits. "
                 f"Cast them, e.g. logits.astype('float32')."
-            )
+            ), "logits_dtype")
     ndim = len(logits_shape)
     if ndim == 0:
-        raise ShapeMismatchError(
+        raise _coded(ShapeMismatchError(
             "logits: got a scalar (shape ()); expected shape (*S, C) with a class axis, or (N,) for "
             "binary logits. Add a batch axis, e.g. logits[None]."
-        )
+        ), "scalar_logits")
     lab = tuple(labels_shape)
     if ndim == 1 and task in ("auto", "binary"):
         # One logit per example.
@@ -172,11 +183,11 @@ def infer_from_shapes(
         task_ = task
     if task_ == "binary":
         if c is not None and c != 1:
-            raise ShapeMismatchError(
+            raise _coded(ShapeMismatchError(
                 f"logits: task='binary' needs one logit per example (a class axis of size 1, or rank-1 "
                 f"logits), got shape {fmt_shape(logits_shape)} with {c} classes on axis {ax}. For one "
                 f"sigmoid per class pass task='multilabel'; for a softmax, task='multiclass'."
-            )
+            ), "task_mismatch")
         if _shape_match(lab, batch):
             spec = Spec("binary", "binary", 2, ax, False, backend)
         elif _shape_match(lab, full):
@@ -193,10 +204,10 @@ def infer_from_shapes(
 
     # multiclass
     if c is not None and c < 2:
-        raise ShapeMismatchError(
+        raise _coded(ShapeMismatchError(
             f"logits: task='multiclass' needs at least 2 classes on axis {ax}, got shape "
             f"{fmt_shape(logits_shape)}. With one logit per example use task='binary' (or leave task='auto')."
-        )
+        ), "too_few_classes")
     if _shape_match(lab, batch) and len(lab) != ndim:
         _check_label_dtype("sparse", labels_dtype)
         return Spec("multiclass", "sparse", c, ax, False, backend)
@@ -220,24 +231,32 @@ def infer_from_shapes(
 
 
 def _mismatch(logits_shape: Shape, lab: Shape, ax: int, task: str, accepted: list[Shape]) -> ShapeMismatchError:
-    ndim = len(logits_shape)
     accepted_txt = " or ".join(fmt_shape(s) for s in dict.fromkeys(accepted))
     head = (
         f"labels have shape {fmt_shape(lab)} but logits have shape {fmt_shape(logits_shape)} "
         f"(task {task!r}, class axis {ax}); these logits accept labels of shape {accepted_txt}."
     )
-    return ShapeMismatchError(f"{head} {_nearest_fix(logits_shape, lab, ax, task)}")
+    code, fix = _nearest_fix(logits_shape, lab, ax, task)
+    return _coded(ShapeMismatchError(f"{head} {fix}"), code)
 
 
-def _nearest_fix(logits_shape: Shape, lab: Shape, ax: int, task: str) -> str:
+def _nearest_fix(logits_shape: Shape, lab: Shape, ax: int, task: str) -> tuple[str, str]:
+    """The diagnosis code and the one fix that most likely applies to a shape mismatch."""
     ndim = len(logits_shape)
     # A batch size that differs.
-    if lab and logits_shape and ax != 0 and lab[0] is not None and logits_shape[0] is not None:
-        if lab[0] != logits_shape[0] and len(lab) in (ndim - 1, ndim):
-            return (
+    if lab and logits_shape and (ax != 0 or ndim == 1) and lab[0] is not None and logits_shape[0] is not None:
+        if lab[0] != logits_shape[0] and len(lab) in (ndim - 1, ndim, ndim + (ndim == 1)):
+            return "batch_mismatch", (
                 f"The batch sizes differ: {lab[0]} labels vs {logits_shape[0]} logits. Pass the labels "
                 f"of the same batch as the logits."
             )
+    # Column ids whose size-1 axis trails, while the class axis is not last ((N, T, 1) vs (N, C, T)).
+    batch = tuple(logits_shape[:ax]) + tuple(logits_shape[ax + 1 :])
+    if ax != ndim - 1 and len(lab) == ndim and lab[-1] == 1 and _shape_match(lab[:-1], batch):
+        return "extra_axis", (
+            f"The labels are class ids with a trailing size-1 axis, but the class axis is {ax}: drop it, "
+            f"e.g. labels.squeeze(-1)."
+        )
     # The labels fit another class axis (channels-first vs channels-last).
     if task == "multiclass" and ndim >= 3:
         for k in range(ndim):
@@ -247,16 +266,21 @@ def _nearest_fix(logits_shape: Shape, lab: Shape, ax: int, task: str) -> str:
             col = tuple(logits_shape[:k]) + (1,) + tuple(logits_shape[k + 1 :])
             if _shape_match(lab, b) or _shape_match(lab, col):
                 side = "channels-first" if k == 1 else ("channels-last" if k == ndim - 1 else f"axis {k}")
-                return f"The labels fit a class axis at {k} ({side} logits): pass axis={k if k != ndim - 1 else -1}."
-    if task == "multiclass" and len(lab) == ndim and lab[ax] not in (1, None) and logits_shape[ax] is not None:
-        return (
-            f"The labels have {lab[ax]} columns but the logits have {logits_shape[ax]} classes: the class "
+                return "wrong_axis", (
+                    f"The labels fit a class axis at {k} ({side} logits): pass axis={k if k != ndim - 1 else -1}."
+                )
+    if ndim >= 2 and len(lab) == ndim and lab[ax] not in (1, None) and logits_shape[ax] is not None:
+        return "class_count_mismatch", (
+            f"The labels have {lab[ax]} columns but the logits have {logits_shape[ax]} "
+            f"class{'es' if logits_shape[ax] != 1 else ''}: the class "
             f"counts differ. Make the model's last layer output {lab[ax]} units, or fix the labels."
         )
     if len(lab) == ndim + 1 and lab[-1] == 1:
-        return "The labels carry an extra size-1 axis: drop it, e.g. labels.squeeze(-1)."
+        return "extra_axis", "The labels carry an extra size-1 axis: drop it, e.g. labels.squeeze(-1)."
     if task == "multilabel":
-        return "Multi-hot labels have the logits' shape; convert class ids with lk.one_hot(labels, like=logits)."
+        return "ids_for_multilabel", (
+            "Multi-hot labels have the logits' shape; convert class ids with lk.one_hot(labels, like=logits)."
+        )
     if len(lab) > ndim:
-        return "The labels have more axes than the logits: check that they belong to these logits."
-    return "Check that the labels belong to these logits (batch and sequence axes must match)."
+        return "rank_mismatch", "The labels have more axes than the logits: check that they belong to these logits."
+    return "shape_mismatch", "Check that the labels belong to these logits (batch and sequence axes must match)."

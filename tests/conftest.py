@@ -33,7 +33,7 @@ ALL_BACKENDS = ("numpy", "torch", "tensorflow", "jax")
 _SUPPRESS = [HealthCheck.too_slow, HealthCheck.data_too_large]
 settings.register_profile("dev", max_examples=25, deadline=None, suppress_health_check=_SUPPRESS)
 settings.register_profile(
-    "ci", max_examples=80, deadline=None, derandomize=True, print_blob=True, suppress_health_check=_SUPPRESS
+    "ci", max_examples=60, deadline=None, derandomize=True, print_blob=True, suppress_health_check=_SUPPRESS
 )
 settings.register_profile("thorough", max_examples=1000, deadline=None, suppress_health_check=_SUPPRESS)
 _default_profile = "ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev"
@@ -58,6 +58,16 @@ def _requested() -> tuple[tuple[str, ...], bool]:
 
 
 BACKENDS, EXPLICIT = _requested()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """labelkit/torch.py and labelkit/keras.py import their framework: collect their doctests only when
+    it is tested (Keras with the framework ``KERAS_BACKEND`` names)."""
+    pkg = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "labelkit")
+    keras = os.environ.get("KERAS_BACKEND", "tensorflow") if installed("keras") else "no keras"
+    for module, framework in (("torch.py", "torch"), ("keras.py", keras)):
+        if framework not in BACKENDS or not (EXPLICIT or installed(framework)):
+            config.option.ignore = [*(config.option.ignore or []), os.path.join(pkg, module)]
 
 
 def installed(name: str) -> bool:
@@ -154,6 +164,14 @@ class Backend:
         import jax
 
         return bool(jax.config.jax_enable_x64)
+
+    def canonical(self, dtype: str) -> str:
+        """The dtype an array asked for as ``dtype`` gets (JAX without x64 has no 64-bit types)."""
+        if self.name == "jax" and not self.x64:
+            return {"float64": "float32", "int64": "int32", "uint64": "uint32", "complex128": "complex64"}.get(
+                dtype, dtype
+            )
+        return dtype
 
     @property
     def default_int(self) -> str:

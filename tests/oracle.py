@@ -94,9 +94,15 @@ def one_hot(ids: Any, num_classes: int, *, axis: int = -1, ignore_index: int | N
         v = float(v)  # bool, integers and integral floats alike
         if ignore_index is not None and v == ignore_index:
             continue
-        if v == int(v) and 0 <= int(v) < num_classes:
+        if np.isfinite(v) and v == int(v) and 0 <= int(v) < num_classes:  # NaN, inf, 2.5: zero rows
             out[pos + (int(v),)] = 1.0
     return np.moveaxis(out, -1, axis)
+
+
+def column_squeezed(ids: Any) -> np.ndarray:
+    """``one_hot`` without ``like``: a trailing size-1 axis of ids of rank >= 2 is dropped ((1,) stays)."""
+    ids = np.asarray(ids)
+    return ids[..., 0] if ids.ndim >= 2 and ids.shape[-1] == 1 else ids
 
 
 def to_sparse(rows: Any, *, axis: int = -1) -> np.ndarray:

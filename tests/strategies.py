@@ -37,14 +37,15 @@ def ignore_ids_for(dtype: str) -> st.SearchStrategy[int | None]:
     return st.sampled_from([None, -100, -1])
 
 
-batch_sides = st.integers(1, 4)
-num_classes = st.one_of(st.integers(2, 7), st.sampled_from([128, 300]))
+# A fixed menu of batch shapes: JAX compiles each op once per shape and dtype, so every new size costs
+# a compile (tenths of a second) while adding little. The menu has every rank up to 3, and size-1 axes
+# in each place, where a column label and a batch axis look alike.
+BATCH_SHAPES = ((), (1,), (3,), (2, 3), (3, 1), (1, 2), (2, 1, 3), (1, 2, 2), (2, 2, 1))
+num_classes = st.sampled_from([2, 3, 5, 300])  # 300: beyond int8/uint8, whose comparisons must not wrap
 
 
-@st.composite
-def batch_shapes(draw: Any, min_rank: int = 1, max_rank: int = 3) -> tuple[int, ...]:
-    rank = draw(st.integers(min_rank, max_rank))
-    return tuple(draw(batch_sides) for _ in range(rank))
+def batch_shapes(min_rank: int = 1, max_rank: int = 3) -> st.SearchStrategy[tuple[int, ...]]:
+    return st.sampled_from([s for s in BATCH_SHAPES if min_rank <= len(s) <= max_rank])
 
 
 @st.composite
@@ -119,15 +120,24 @@ def _logits(draw: Any, shape: tuple[int, ...]) -> np.ndarray:
 
 
 @st.composite
-def label_cases(draw: Any, formats: tuple[str, ...] = FORMATS, id_dtypes: tuple[str, ...] = ID_DTYPES) -> LabelCase:
-    """One (logits, labels) pair of a drawn format, batch shape, class axis, dtype and ignore id."""
+def label_cases(
+    draw: Any,
+    formats: tuple[str, ...] = FORMATS,
+    id_dtypes: tuple[str, ...] = ID_DTYPES,
+    axes: tuple[int, ...] = (-1, 1),
+) -> LabelCase:
+    """One (logits, labels) pair of a drawn format, batch shape, class axis, dtype and ignore id.
+
+    ``axes``: the class axes to draw from; ``1`` (channels-first) needs a batch shape of rank >= 2,
+    so ``axes=(1,)`` draws only such shapes.
+    """
     fmt = draw(st.sampled_from(formats))
-    s = draw(batch_shapes())
+    s = draw(batch_shapes(min_rank=2 if -1 not in axes else 1))
     c = draw(num_classes) if fmt not in ("binary",) else 1
-    if c > 7 and len(s) > 1:
+    if c > 7 and len(s) > 1 and -1 in axes:
         s = s[:1]  # keep the big-C cases small
     # The class axis: last, or channels-first (1) when there is a spatial axis after the batch.
-    axis = draw(st.sampled_from([-1, 1])) if len(s) >= 2 else -1
+    axis = draw(st.sampled_from(axes)) if len(s) >= 2 else -1
     ax = len(s) if axis == -1 else axis
     full = s[:ax] + (c,) + s[ax:]
     if fmt in ("sparse", "column"):
