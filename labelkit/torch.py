@@ -1,0 +1,146 @@
+"""PyTorch integration: ``labelkit.torch.CrossEntropyLoss``, a drop-in for ``torch.nn.CrossEntropyLoss``.
+
+Importing this module imports PyTorch (``import labelkit`` alone never does). The module is named
+``torch`` inside the ``labelkit`` package; with absolute imports, ``import torch`` below is the real
+PyTorch.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+
+from labelkit._checks import validate_ignore_index
+from labelkit._losses import _check_args, cross_entropy
+from labelkit._spec import ArgumentError, check_task
+
+__all__ = ["CrossEntropyLoss"]
+
+
+def _legacy_reduction(size_average: bool | None, reduce: bool | None) -> str:
+    """The ``reduction`` that PyTorch's deprecated ``size_average``/``reduce`` pair stands for."""
+    warnings.warn(
+        "size_average and reduce are deprecated (as in torch.nn.CrossEntropyLoss); use reduction='mean', "
+        "'sum' or 'none' instead.",
+        UserWarning,
+        stacklevel=3,
+    )
+    if reduce is False:
+        return "none"
+    return "sum" if size_average is False else "mean"
+
+
+class CrossEntropyLoss(torch.nn.Module):
+    """``torch.nn.CrossEntropyLoss`` that accepts any label format.
+
+    Same constructor, defaults and class axis (dim 1) as PyTorch's; the target may be class ids of
+    shape ``(N,)`` or ``(N, 1)`` (``(N, d1, ...)`` or ``(N, 1, d1, ...)`` for per-pixel/per-token
+    logits), one-hot or probability rows of the input's shape ``(N, C, d1, ...)``, and, for one logit
+    per element ``(N, 1, ...)``, binary targets (a sigmoid loss). Replace
+    ``nn.CrossEntropyLoss(...)`` with ``labelkit.torch.CrossEntropyLoss(...)``; nothing else changes.
+
+    With ``p = log_softmax(input, dim=1)``, ``t'`` the target row smoothed to ``(1-ε) t + ε/C`` and
+    ``w`` = ``weight``, element ``i`` has loss ``l_i = -Σ_c w_c t'_ic p_ic`` (0 where the target is
+    ``ignore_index``). ``"mean"`` divides ``Σ l_i`` by ``Σ_i w[y_i]`` over non-ignored elements (their
+    count without ``weight``), as PyTorch does for class ids. Where PyTorch differs, this module
+    follows labelkit's semantics (SPEC "Loss semantics"):
+
+    * probability targets with ``weight``: ``"mean"`` divides by ``Σ_i Σ_c w_c t_ic`` (PyTorch: by N),
+      so a label's format never changes the loss;
+    * an all-ignored (or empty) batch: ``"mean"`` is 0 with a zero gradient (PyTorch: NaN);
+    * float16/bfloat16 input is computed in float32 and the loss is float32.
+
+    Args:
+      weight: float tensor of shape ``(C,)`` (``(2,)`` = ``[w_neg, w_pos]`` for binary), or ``None``.
+        Registered as a buffer: it moves with ``.to(device)`` and is saved in ``state_dict()``.
+      size_average: deprecated (as in PyTorch); use ``reduction``.
+      ignore_index: a class id whose elements give 0 and are left out of the mean (default -100, as
+        in PyTorch); ``None`` ignores nothing.
+      reduce: deprecated (as in PyTorch); use ``reduction``.
+      reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+      label_smoothing: ε in ``[0, 1]``.
+      task: keyword-only; ``"auto"`` (default), ``"multiclass"``, ``"binary"`` or ``"multilabel"``.
+      check_values: keyword-only; ``"auto"`` checks label values on concrete tensors (one host read per
+        rule) and skips them under ``torch.compile``; ``False`` never checks.
+
+    Shape:
+      - input: ``(N, C)``, ``(C,)`` (one unbatched example, as in PyTorch) or ``(N, C, d1, ..., dK)``.
+      - target: ``(N,)`` / ``(N, 1)`` / ``()`` class ids (any integer dtype); ``(N, d1, ..., dK)`` or
+        ``(N, 1, d1, ..., dK)`` class ids; or the input's shape (one-hot/probability rows).
+      - output: a scalar; with ``reduction="none"``, one loss per element: ``(N,)``, ``()`` or
+        ``(N, d1, ..., dK)``. float32, or float64 for float64 input.
+
+    Raises:
+      ShapeMismatchError: the target does not fit the input (the message says which shapes do).
+      LabelValueError: a class id out of range, or rows that are not one-hot/probabilities (eager).
+      ArgumentError: an argument out of range (a ``ValueError``).
+
+    >>> import torch, labelkit.torch
+    >>> logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    >>> loss_fn = labelkit.torch.CrossEntropyLoss()
+    >>> loss_fn(logits, torch.tensor([[0], [2]]))  # (N, 1) labels: PyTorch's own raises here
+    tensor(0.6691)
+    >>> loss_fn(logits, torch.tensor([0, 2]))  # what torch.nn.CrossEntropyLoss gives for (N,) labels
+    tensor(0.6691)
+    """
+
+    weight: torch.Tensor | None
+
+    def __init__(
+        self,
+        weight: torch.Tensor | None = None,
+        size_average: bool | None = None,
+        ignore_index: int | None = -100,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+        *,
+        task: str = "auto",
+        check_values: Any = "auto",
+    ) -> None:
+        super().__init__()
+        if size_average is not None or reduce is not None:
+            reduction = _legacy_reduction(size_average, reduce)
+        if weight is not None and not isinstance(weight, torch.Tensor):
+            weight = torch.as_tensor(weight, dtype=torch.float32)
+        self.register_buffer("weight", weight)
+        self.ignore_index = ignore_index
+        self.reduction = reduction
+        self.label_smoothing = label_smoothing
+        self.task = task
+        self.check_values = check_values
+        # Validate every argument now, not at the first batch.
+        _check_args(label_smoothing, reduction, True)
+        validate_ignore_index(ignore_index)
+        check_task(task)
+        if check_values not in ("auto", True, False):
+            raise ArgumentError(f"check_values: expected 'auto', True or False, got {check_values!r}.")
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        unbatched = input.dim() == 1
+        if unbatched:
+            input, target = input.unsqueeze(0), target.unsqueeze(0)
+        loss = cross_entropy(
+            input,
+            target,
+            task=self.task,
+            axis=1,
+            label_smoothing=self.label_smoothing,
+            class_weight=self.weight,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+            check_values=self.check_values,
+        )
+        if unbatched and self.reduction == "none":
+            loss = loss.squeeze(0)
+        return loss
+
+    def extra_repr(self) -> str:
+        parts = [f"ignore_index={self.ignore_index}", f"reduction={self.reduction!r}"]
+        if self.label_smoothing:
+            parts.append(f"label_smoothing={self.label_smoothing}")
+        if self.task != "auto":
+            parts.append(f"task={self.task!r}")
+        return ", ".join(parts)

@@ -1,0 +1,250 @@
+"""``labelkit.torch.CrossEntropyLoss``: a drop-in for ``torch.nn.CrossEntropyLoss`` taking any label format.
+
+Where PyTorch and labelkit agree, the module equals PyTorch's (values and gradients); where SPEC departs
+(probability targets with ``weight``; an all-ignored mean) it equals a float64 NumPy oracle.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+import zlib
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import backend_named
+
+import labelkit as lk
+
+RTOL, ATOL = 1e-5, 1e-6
+
+
+@pytest.fixture(scope="module")
+def torch() -> Any:
+    return backend_named("torch").module
+
+
+@pytest.fixture(scope="module")
+def lkt(torch: Any) -> Any:
+    import labelkit.torch
+
+    return labelkit.torch
+
+
+def _ids(rng: np.random.Generator, shape: tuple[int, ...], c: int, ignore: float = 0.0) -> np.ndarray:
+    ids = rng.integers(0, c, size=shape)
+    ids[rng.uniform(size=shape) < ignore] = -100
+    return ids
+
+
+# id: (input shape (class axis 1), target layout, keyword arguments, fraction ignored)
+#   target layouts: "ids" — torch's own (N, d1..); "column" — ids with a size-1 axis at dim 1 (labelkit
+#   only; PyTorch is given the same ids without it); "probs" — rows of the input's shape.
+AGREE: dict[str, tuple[tuple[int, ...], str, dict[str, Any], float]] = {
+    "NC-ids": ((8, 5), "ids", {}, 0.0),
+    "NC-column": ((8, 5), "column", {}, 0.0),
+    "NC-column-sum": ((8, 5), "column", {"reduction": "sum"}, 0.0),
+    "NC-column-none": ((8, 5), "column", {"reduction": "none"}, 0.0),
+    "NC-column-ignore": ((8, 5), "column", {}, 0.3),
+    "NC-column-weight": ((8, 5), "column", {"weight": True}, 0.0),
+    "NC-column-weight-ignore-smoothing": ((8, 5), "column", {"weight": True, "label_smoothing": 0.2}, 0.3),
+    "NC-column-weight-ignore-smoothing-sum": (
+        (8, 5), "column", {"weight": True, "label_smoothing": 0.2, "reduction": "sum"}, 0.3,
+    ),
+    "NC-ids-ignore-none": ((8, 5), "ids", {"reduction": "none"}, 0.3),
+    "NC-ignore_index-3": ((8, 5), "ids", {"ignore_index": 3}, 0.0),
+    "NCHW-ids": ((2, 4, 3, 5), "ids", {}, 0.0),
+    "NCHW-column-weight-ignore": ((2, 4, 3, 5), "column", {"weight": True}, 0.25),
+    "NCHW-column-none": ((2, 4, 3, 5), "column", {"reduction": "none"}, 0.25),
+    "NC-probs": ((8, 5), "probs", {}, 0.0),
+    "NC-probs-smoothing-sum": ((8, 5), "probs", {"label_smoothing": 0.1, "reduction": "sum"}, 0.0),
+    "NCT-probs-none": ((3, 5, 4), "probs", {"reduction": "none"}, 0.0),
+    "unbatched-C-ids": ((5,), "ids", {}, 0.0),
+    "unbatched-C-ids-none": ((5,), "ids", {"reduction": "none"}, 0.0),
+    "unbatched-C-probs": ((5,), "probs", {}, 0.0),
+}
+
+
+def _make(torch: Any, rng: np.random.Generator, shape: tuple[int, ...], layout: str, ignore: float,
+          dtype: Any) -> tuple[Any, Any, Any]:
+    """(input, labelkit target, PyTorch target)."""
+    x = torch.tensor(rng.normal(size=shape) * 2, dtype=dtype, requires_grad=True)
+    c = shape[0] if len(shape) == 1 else shape[1]
+    batch = () if len(shape) == 1 else (shape[0], *shape[2:])
+    if layout == "probs":
+        p = rng.dirichlet(np.ones(c), size=batch or None)
+        p = np.moveaxis(p, -1, 0 if len(shape) == 1 else 1)
+        t = torch.tensor(p, dtype=dtype)
+        return x, t, t
+    ids = torch.tensor(_ids(rng, batch, c, ignore))
+    ours = ids.unsqueeze(1) if layout == "column" else ids
+    return x, ours, ids
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", list(AGREE), ids=list(AGREE))
+def test_equals_torch_cross_entropy_loss(torch: Any, lkt: Any, case: str, dtype: str) -> None:
+    shape, layout, kwargs, ignore = AGREE[case]
+    rng = np.random.default_rng(zlib.crc32(case.encode()))
+    kwargs = dict(kwargs)
+    c = shape[0] if len(shape) == 1 else shape[1]
+    if kwargs.pop("weight", False):
+        kwargs["weight"] = torch.tensor(rng.uniform(0.2, 3.0, size=c), dtype=getattr(torch, dtype))
+    x, ours_t, torch_t = _make(torch, rng, shape, layout, ignore, getattr(torch, dtype))
+    x2 = x.detach().clone().requires_grad_(True)
+    ours = lkt.CrossEntropyLoss(**kwargs)(x, ours_t)
+    theirs = torch.nn.CrossEntropyLoss(**kwargs)(x2, torch_t)
+    assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+    torch.testing.assert_close(ours, theirs, rtol=RTOL, atol=ATOL)
+    ours.sum().backward()
+    theirs.sum().backward()
+    torch.testing.assert_close(x.grad, x2.grad, rtol=RTOL, atol=ATOL)
+
+
+def _np_log_softmax(z: np.ndarray, axis: int) -> np.ndarray:
+    z = z - z.max(axis=axis, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_probability_targets_with_weight_follow_spec(torch: Any, lkt: Any, reduction: str) -> None:
+    # PyTorch divides the weighted mean by N for probability targets; SPEC by Σ_i Σ_c w_c t_ic, so that
+    # one-hot rows give the loss of their class ids.
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(6, 4))
+    t = rng.dirichlet(np.ones(4), size=6)
+    w = rng.uniform(0.5, 2.0, size=4)
+    per = -(w * t * _np_log_softmax(z, 1)).sum(1)
+    expected = {"mean": per.sum() / (w * t).sum(), "sum": per.sum(), "none": per}[reduction]
+    loss = lkt.CrossEntropyLoss(weight=torch.tensor(w), reduction=reduction)(torch.tensor(z), torch.tensor(t))
+    np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-12)
+
+
+def test_one_hot_rows_with_weight_give_the_loss_of_their_ids(torch: Any, lkt: Any) -> None:
+    rng = np.random.default_rng(2)
+    x = torch.tensor(rng.normal(size=(8, 5)), dtype=torch.float32)
+    ids = torch.tensor(rng.integers(0, 5, size=8))
+    weight = torch.tensor(rng.uniform(0.5, 2.0, size=5), dtype=torch.float32)
+    loss = lkt.CrossEntropyLoss(weight=weight)
+    expected = torch.nn.CrossEntropyLoss(weight=weight)(x, ids)
+    torch.testing.assert_close(loss(x, torch.nn.functional.one_hot(ids, 5).float()), expected)
+    torch.testing.assert_close(loss(x, ids[:, None]), expected)
+
+
+def test_all_ignored_mean_is_zero_with_zero_gradient(torch: Any, lkt: Any) -> None:
+    x = torch.randn(4, 3, requires_grad=True)
+    target = torch.full((4, 1), -100)
+    loss = lkt.CrossEntropyLoss()(x, target)
+    assert torch.isnan(torch.nn.CrossEntropyLoss()(x, target[:, 0]))  # what PyTorch gives
+    assert loss.item() == 0.0
+    loss.backward()
+    assert torch.equal(x.grad, torch.zeros_like(x))
+
+
+def test_binary_logits_take_binary_targets(torch: Any, lkt: Any) -> None:
+    # One logit per element (N, 1): a sigmoid loss, where PyTorch's softmax over one class is always 0.
+    z = torch.randn(8, 1)
+    t = torch.randint(0, 2, (8,))
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(z[:, 0], t.float())
+    torch.testing.assert_close(lkt.CrossEntropyLoss()(z, t), expected)
+
+
+def test_weight_is_a_buffer_that_moves_with_the_module(torch: Any, lkt: Any) -> None:
+    loss = lkt.CrossEntropyLoss(weight=torch.ones(3))
+    assert "weight" in dict(loss.named_buffers())
+    assert "weight" in loss.state_dict()
+    assert loss.to(torch.float64).weight.dtype == torch.float64
+    assert lkt.CrossEntropyLoss().weight is None
+    if torch.cuda.is_available():  # pragma: no cover - on a GPU machine
+        moved = loss.to("cuda")
+        assert moved.weight.device.type == "cuda"
+        x, y = torch.randn(4, 3, device="cuda"), torch.tensor([[0], [1], [2], [1]], device="cuda")
+        assert moved(x, y).device.type == "cuda"
+
+
+def test_constructor_matches_torch(torch: Any, lkt: Any) -> None:
+    # Same positional order as torch.nn.CrossEntropyLoss(weight, size_average, ignore_index, reduce,
+    # reduction, label_smoothing).
+    w = torch.ones(3)
+    ours = lkt.CrossEntropyLoss(w, None, 2, None, "sum", 0.1)
+    theirs = torch.nn.CrossEntropyLoss(w, None, 2, None, "sum", 0.1)
+    for attr in ("ignore_index", "reduction", "label_smoothing"):
+        assert getattr(ours, attr) == getattr(theirs, attr)
+    assert torch.equal(ours.weight, theirs.weight)
+    assert repr(lkt.CrossEntropyLoss()) == "CrossEntropyLoss(ignore_index=-100, reduction='mean')"
+
+
+@pytest.mark.parametrize(
+    ("size_average", "reduce", "reduction"),
+    [(None, False, "none"), (False, None, "sum"), (True, True, "mean")],
+)
+def test_deprecated_size_average_and_reduce(torch: Any, lkt: Any, size_average: Any, reduce: Any,
+                                            reduction: str) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ours = lkt.CrossEntropyLoss(size_average=size_average, reduce=reduce)
+        theirs = torch.nn.CrossEntropyLoss(size_average=size_average, reduce=reduce)
+    assert ours.reduction == theirs.reduction == reduction
+    assert any("deprecated" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"reduction": "avg"}, "reduction: expected 'mean', 'sum' or 'none'"),
+        ({"label_smoothing": 1.5}, r"label_smoothing: expected a number in \[0, 1\]"),
+        ({"ignore_index": 1.5}, "ignore_index: expected an int or None"),
+        ({"task": "regression"}, "task: expected one of"),
+        ({"check_values": "yes"}, "check_values: expected 'auto', True or False"),
+    ],
+)
+def test_bad_arguments_raise_at_construction(lkt: Any, kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(lk.ArgumentError, match=match):
+        lkt.CrossEntropyLoss(**kwargs)
+
+
+def test_mismatched_target_raises_shape_mismatch(torch: Any, lkt: Any) -> None:
+    with pytest.raises(lk.ShapeMismatchError, match=r"labels have shape \(8, 2\) but logits have shape \(8, 5\)"):
+        lkt.CrossEntropyLoss()(torch.randn(8, 5), torch.zeros(8, 2, dtype=torch.long))
+
+
+def test_out_of_range_id_raises_label_value_error(torch: Any, lkt: Any) -> None:
+    with pytest.raises(lk.LabelValueError, match=r"labels\[1\] is 7, outside the valid class ids 0\.\.4"):
+        lkt.CrossEntropyLoss()(torch.randn(2, 5), torch.tensor([[1], [7]]))
+
+
+def test_torch_compile_fullgraph(torch: Any, lkt: Any) -> None:
+    # Compiled calls with no graph break (fullgraph=True): value checks are skipped while compiling.
+    # dynamic=True gives symbolic batch sizes (what torch.compile switches to when the batch size
+    # changes). The "aot_eager" backend traces exactly what inductor would, without its C++ codegen.
+    loss = lkt.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 0.5, 1.0, 1.5]), label_smoothing=0.1)
+    compiled = torch.compile(loss, fullgraph=True, backend="aot_eager", dynamic=True)
+    for shape in ((8, 5), (6, 5, 3)):
+        x = torch.randn(shape, requires_grad=True)
+        x2 = x.detach().clone().requires_grad_(True)
+        ids = torch.randint(0, 5, (shape[0], 1, *shape[2:]))
+        y = torch.where(torch.rand(ids.shape) < 0.3, -100, ids)  # (N, 1, ...) ids, some ignored
+        got = compiled(x, y)
+        want = loss(x2, y)
+        torch.testing.assert_close(got, want, rtol=RTOL, atol=ATOL)
+        got.backward()
+        want.backward()
+        torch.testing.assert_close(x.grad, x2.grad, rtol=RTOL, atol=ATOL)
+
+
+def test_import_names_the_real_torch(torch: Any) -> None:
+    # labelkit/torch.py is a module named "torch" inside labelkit: its own "import torch" must still
+    # be PyTorch, and "import labelkit" alone must not import it.
+    code = (
+        "import sys, labelkit\n"
+        "assert 'torch' not in sys.modules, 'import labelkit imported torch'\n"
+        "import labelkit.torch as lkt\n"
+        "import torch\n"
+        "assert lkt.torch is torch and hasattr(torch, 'nn')\n"
+        "assert isinstance(lkt.CrossEntropyLoss(), torch.nn.Module)\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

@@ -1,0 +1,175 @@
+"""Checks of ``labelkit.keras.CrossEntropy`` on the Keras backend named by ``KERAS_BACKEND``.
+
+Run by ``tests/test_keras.py`` in a fresh process per backend (Keras picks its backend once per
+process). Prints ``RESULT <json>``: the largest differences from Keras' own losses, the training
+histories, and what came back from ``model.save``/``load_model``. Imports nothing heavy at module level
+(pytest's doctest collection imports this file).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from typing import Any
+
+N, D, C = 64, 16, 1000
+
+
+def _diff(a: Any, b: Any) -> float:
+    """The largest difference, relative to the magnitude of ``b`` when that exceeds 1."""
+    import keras
+    import numpy as np
+
+    a = np.asarray(keras.ops.convert_to_numpy(a), dtype="float64")
+    b = np.asarray(keras.ops.convert_to_numpy(b), dtype="float64")
+    if a.shape != b.shape:
+        return float("inf")
+    if not a.size:
+        return 0.0
+    return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))  # relative to the loss's size
+
+
+def _model(seed: int) -> Any:
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((D,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(C)])
+
+
+def _fit_pair(model: Any, loss_a: Any, loss_b: Any, x: Any, y: Any, epochs: int = 3,
+              **fit_kw: Any) -> tuple[list[float], list[float]]:
+    """Trains ``model`` from the same weights once per loss; returns both loss histories."""
+    import keras
+
+    start = model.get_weights()
+    histories = []
+    for loss in (loss_a, loss_b):
+        model.set_weights(start)
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss=loss)
+        h = model.fit(x, y, epochs=epochs, batch_size=16, shuffle=False, verbose=0, **fit_kw)
+        histories.append([float(v) for v in h.history["loss"]])
+    model.set_weights(start)
+    return histories[0], histories[1]
+
+
+def main() -> None:
+    import keras
+    import numpy as np
+
+    import labelkit
+    from labelkit.keras import CrossEntropy
+
+    out: dict[str, Any] = {"backend": keras.backend.backend()}
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(N, D)).astype("float32")
+    y = rng.integers(0, C, size=(N, 1))  # the (None, 1) labels of the headline
+    sw = rng.uniform(0.1, 2.0, size=(N,)).astype("float32")
+    # Enough ignored labels, unevenly spread, that dividing by N instead of the valid count shows.
+    y_ign = y.copy()
+    y_ign[rng.uniform(size=N) < 0.4] = -1
+    scce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    # 1. Dense(1000) logits fitted on (N, 1) labels: trains, and matches Keras' own loss step by step.
+    model = _model(0)
+    ours, theirs = _fit_pair(model, CrossEntropy(), scce, x, y)
+    out["fit"] = {"labelkit": ours, "keras": theirs}
+    ignore_class = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1)
+    ours_i, theirs_i = _fit_pair(
+        model, CrossEntropy(ignore_index=-1), ignore_class, x, y_ign, epochs=2, sample_weight=sw
+    )
+    out["fit_ignore_sample_weight"] = {"labelkit": ours_i, "keras": theirs_i}
+
+    logits = model.predict(x, verbose=0)
+    y_flat = y[:, 0]
+    onehot = np.eye(C, dtype="float32")[y_flat]
+    diffs: dict[str, float] = {}
+    # 2. Any label format, equal to the Keras loss that fits it.
+    diffs["column_vs_scce"] = _diff(CrossEntropy()(y, logits), scce(y, logits))
+    diffs["flat_vs_scce"] = _diff(CrossEntropy()(y_flat, logits), scce(y_flat, logits))
+    cce = keras.losses.CategoricalCrossentropy(from_logits=True)
+    diffs["onehot_vs_cce"] = _diff(CrossEntropy()(onehot, logits), cce(onehot, logits))
+    probs = rng.dirichlet(np.ones(C), size=N).astype("float32")
+    diffs["probs_vs_cce"] = _diff(CrossEntropy()(probs, logits), cce(probs, logits))
+    softmax = keras.ops.softmax(keras.ops.convert_to_tensor(logits), axis=-1)
+    diffs["from_probs_vs_scce"] = _diff(
+        CrossEntropy(from_logits=False)(y, softmax), keras.losses.SparseCategoricalCrossentropy()(y, softmax)
+    )
+    # 3. sample_weight, every reduction.
+    for red in ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none"):
+        ref = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=red)
+        diffs[f"sample_weight_{red}"] = _diff(
+            CrossEntropy(reduction=red)(y, logits, sample_weight=sw), ref(y, logits, sample_weight=sw)
+        )
+    # 4. ignore_index against ignore_class, with and without sample weights, every reduction.
+    for red in ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none"):
+        ref = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1, reduction=red)
+        ours_loss = CrossEntropy(ignore_index=-1, reduction=red)
+        diffs[f"ignore_{red}"] = _diff(ours_loss(y_ign, logits), ref(y_ign, logits))
+        diffs[f"ignore_sample_weight_{red}"] = _diff(
+            ours_loss(y_ign, logits, sample_weight=sw), ref(y_ign, logits, sample_weight=sw)
+        )
+    valid = y_ign[:, 0] != -1
+    per = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")(y, logits)
+    per = np.asarray(keras.ops.convert_to_numpy(per), dtype="float64")
+    expected = float(np.sum(per[valid] * sw[valid]) / valid.sum())  # Σ s_i l_i / (valid count)
+    diffs["ignore_mean_is_over_valid_count"] = abs(
+        float(keras.ops.convert_to_numpy(CrossEntropy(ignore_index=-1)(y_ign, logits, sample_weight=sw))) - expected
+    )
+    all_ignored = float(keras.ops.convert_to_numpy(CrossEntropy(ignore_index=-1)(np.full((N, 1), -1), logits)))
+    diffs["all_ignored_is_zero"] = abs(all_ignored)
+    # 5. Label smoothing (Keras has it for dense labels) and class weights (like fit's class_weight).
+    cce_s = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)
+    diffs["smoothing_onehot_vs_cce"] = _diff(CrossEntropy(label_smoothing=0.1)(onehot, logits), cce_s(onehot, logits))
+    diffs["smoothing_sparse_vs_cce"] = _diff(CrossEntropy(label_smoothing=0.1)(y, logits), cce_s(onehot, logits))
+    w = rng.uniform(0.5, 2.0, size=C).astype("float32")
+    diffs["class_weight_vs_sample_weight"] = _diff(
+        CrossEntropy(class_weight=w)(y, logits), scce(y, logits, sample_weight=w[y_flat])
+    )
+    # 6. Binary: Dense(1) logits with (N, 1) 0/1 targets.
+    zb = rng.normal(size=(N, 1)).astype("float32")
+    tb = rng.integers(0, 2, size=(N, 1)).astype("float32")
+    diffs["binary_vs_bce"] = _diff(CrossEntropy()(tb, zb), keras.losses.BinaryCrossentropy(from_logits=True)(tb, zb))
+    out["diffs"] = diffs
+    out["loss_type"] = type(CrossEntropy()(y, logits)).__module__.partition(".")[0]
+    out["backend_of_loss"] = labelkit.backend_of(CrossEntropy()(y, logits))
+
+    # 7. Errors: bad arguments at construction, and a label shape that does not fit, in labelkit's words.
+    errors = {}
+    for key, make in {
+        "label_smoothing": lambda: CrossEntropy(label_smoothing=2),
+        "class_weight": lambda: CrossEntropy(class_weight=[[1.0, 2.0]]),
+        "task": lambda: CrossEntropy(task="softmax"),
+        "shape": lambda: CrossEntropy()(np.zeros((4, 2), "int64"), np.zeros((4, 3), "float32")),
+    }.items():
+        try:
+            make()
+            errors[key] = "no error"
+        except Exception as exc:
+            errors[key] = f"{type(exc).__name__}: {exc}"
+    out["errors"] = errors
+
+    # 8. get_config/from_config, serialize/deserialize, model.save + load_model.
+    loss = CrossEntropy(label_smoothing=0.05, class_weight=w[:C].tolist(), ignore_index=-1, name="lk_ce")
+    config = loss.get_config()
+    again = CrossEntropy.from_config(config)
+    out["config_roundtrip"] = again.get_config() == config
+    out["config_json"] = json.loads(json.dumps(config)) == config
+    restored = keras.losses.deserialize(keras.losses.serialize(loss))
+    out["deserialize_type"] = type(restored).__name__
+    out["deserialize_config"] = restored.get_config() == config
+    model.compile(optimizer="sgd", loss=loss)
+    before = float(model.evaluate(x, y_ign, verbose=0))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "m.keras")
+        model.save(path)
+        loaded = keras.models.load_model(path)
+    out["loaded_loss_type"] = f"{type(loaded.loss).__module__}.{type(loaded.loss).__name__}"
+    out["loaded_config"] = loaded.loss.get_config() == config
+    out["evaluate_before_after"] = [before, float(loaded.evaluate(x, y_ign, verbose=0))]
+    print("RESULT " + json.dumps(out))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
