@@ -531,6 +531,8 @@ def _shape_problem(ctx: _Ctx, exc: LabelkitError) -> Problem:
         fix = "task='multilabel' (a sigmoid per class), or task='multiclass' (a softmax), or leave task='auto'"
     elif code == "too_few_classes":
         fix = f"task='binary' with one sigmoid output ({_native_loss_name(f, BINARY)}), or leave task='auto'"
+    elif code == "single_example":
+        fix = "task='multiclass'  # one example's class logits (C,) with a scalar id, e.g. inside jax.vmap"
     elif code == "scalar_logits":
         fix = "logits[None]  # add a batch axis"
     elif code == "unknown_rank":

@@ -243,6 +243,12 @@ def _mismatch(logits_shape: Shape, lab: Shape, ax: int, task: str, accepted: lis
 def _nearest_fix(logits_shape: Shape, lab: Shape, ax: int, task: str) -> tuple[str, str]:
     """The diagnosis code and the one fix that most likely applies to a shape mismatch."""
     ndim = len(logits_shape)
+    # One example's logits (C,) with a scalar id: per-example code, e.g. inside jax.vmap.
+    if ndim == 1 and len(lab) == 0 and task == "binary":
+        return "single_example", (
+            f"Rank-1 logits are read as one binary logit per example; for one example's {logits_shape[0]} "
+            f"class logits with a scalar class id (e.g. inside jax.vmap) pass task='multiclass'."
+        )
     # A batch size that differs.
     if lab and logits_shape and (ax != 0 or ndim == 1) and lab[0] is not None and logits_shape[0] is not None:
         if lab[0] != logits_shape[0] and len(lab) in (ndim - 1, ndim, ndim + (ndim == 1)):

@@ -127,6 +127,9 @@ SHAPE_CASES: dict[str, Case] = {
         "task='multiclass' needs at least 2 classes",
         {"torch": "torch.nn.BCEWithLogitsLoss", "tensorflow": "keras.losses.BinaryCrossentropy",
          "jax": "optax.sigmoid_binary_cross_entropy", "numpy": "lk.binary_crossentropy"}),
+    "single_example": Case(
+        f32(5), np.int64(2), {}, "single_example", "error",
+        "for one example's 5 class logits with a scalar class id", {"*": "task='multiclass'"}),
     "scalar_logits": Case(
         np.float32(1.5), ids([1]), {}, "scalar_logits", "error", "logits: got a scalar (shape ())",
         {"*": "logits[None]"}),
