@@ -18,6 +18,7 @@ caught by the value checks (while tracing) gives a NaN loss for its element on e
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from labelkit._checks import validate_ignore_index
+from labelkit._checks import effective_ignore_index, validate_ignore_index
 from labelkit._dispatch import get_backend
 from labelkit._ops import Prepared, prepare
 from labelkit._spec import ArgumentError, Spec, dtype_kind, fmt_shape
@@ -96,10 +97,11 @@ def _class_weight(b: Backend, class_weight: Any, like: Any, n: int | None, dtype
             ) from None
         shape = arr.shape
         w = b.asarray(arr, like)
-    expected = "2 ([w_neg, w_pos])" if task == "binary" else str(n)
     if len(shape) != 1 or (n is not None and shape[0] is not None and shape[0] != n):
+        # Built only on failure: under torch.compile with dynamic shapes n is a SymInt, and str() breaks the graph.
+        expected = "(2,) ([w_neg, w_pos])" if task == "binary" else f"({n},)"
         raise ArgumentError(
-            f"class_weight: expected one weight per class, shape ({expected},), got shape {fmt_shape(shape)}. "
+            f"class_weight: expected one weight per class, shape {expected}, got shape {fmt_shape(shape)}. "
             + (
                 "Binary class weights are [weight of 0 targets, weight of 1 targets]."
                 if task == "binary"
@@ -148,7 +150,7 @@ def _sparse_loss(
 ) -> Any:
     b, spec = p.backend, p.spec
     dtype = _compute_dtype(b, p.logits)
-    x = b.cast(p.logits, dtype)
+    x = p.logits if b.dtype_name(p.logits) == dtype else b.cast(p.logits, dtype)
     ids = p.labels
     c = spec.num_classes
     if c is None:
@@ -158,12 +160,25 @@ def _sparse_loss(
         )
     axis = spec.axis
     kind = dtype_kind(b.dtype_name(ids))
-    if kind == "b":
+    ignore_index = effective_ignore_index(b, ignore_index, b.dtype_name(ids))  # None: no id can equal it
+    if kind in ("b", "i", "u") and b.dtype_name(ids) != b.default_int():
+        # Compare in the default int: torch reads `uint8_ids < 300` as `< 44` (the scalar wraps to the
+        # ids' dtype), and `uint8_ids != -100` as `!= 156`.
         ids = b.cast(ids, b.default_int())
-    valid = (ids >= 0) & (ids < c)
-    if kind == "f":
-        valid = valid & (b.floor(ids) == ids)
-    safe = b.cast(b.where(valid, ids, 0), b.default_int())
+    if p.checked == "eager":
+        # The value checks ran (with this ignore_index) and passed: every id but the ignored ones is a
+        # whole number in [0, C), so the kernel reads them as they are: no validity mask, no NaN select.
+        valid = None
+        safe = ids if b.dtype_name(ids) == b.default_int() else b.cast(ids, b.default_int())
+        if ignore_index is not None and not 0 <= ignore_index < c:
+            safe = b.where(ids != ignore_index, safe, 0)
+    elif kind == "f":
+        valid = (ids >= 0) & (ids < c) & (b.floor(ids) == ids)
+        safe = b.cast(b.where(valid, ids, 0), b.default_int())
+    else:
+        # Clipping puts every id in range for the kernel; the ids it moved are exactly the invalid ones.
+        safe = b.clip(ids, 0, c - 1)
+        valid = safe == ids
     if ignore_index is not None:
         keep = ids != ignore_index
     else:
@@ -179,10 +194,12 @@ def _sparse_loss(
         wy = None if w is None else b.take(w, safe)
         losses = picked if wy is None else picked * wy
         if eps > 0.0:
-            neg = -logp if w is None else -logp * _class_shape(b, w, len(b.shape(logp)), axis)
-            losses = (1.0 - eps) * losses + (eps / c) * b.sum(neg, axis)
-    nan = float("nan")
-    losses = b.where(valid, losses, nan)
+            # Scaled by ε/C before the sum: C log-probabilities near -3e38 would overflow it in float32.
+            neg = logp * (-eps / c)
+            neg = neg if w is None else neg * _class_shape(b, w, len(b.shape(logp)), axis)
+            losses = (1.0 - eps) * losses + b.sum(neg, axis)
+    if valid is not None:
+        losses = b.where(valid, losses, float("nan"))
     if keep is not None:
         losses = b.where(keep, losses, 0.0)
     if reduction != "mean":
@@ -333,9 +350,9 @@ def cross_entropy(
     >>> import numpy as np, labelkit as lk
     >>> logits = np.array([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]], dtype="float32")
     >>> float(lk.cross_entropy(logits, np.array([[0], [2]])))  # column labels (N, 1)
-    0.6689...
+    0.6690...
     >>> float(lk.cross_entropy(logits, lk.one_hot(np.array([0, 2]), 3)))  # the same with one-hot rows
-    0.6689...
+    0.6690...
     """
     eps = _check_args(label_smoothing, reduction, from_logits)
     ignore_index = validate_ignore_index(ignore_index)
@@ -443,7 +460,7 @@ def binary_crossentropy(
     0.693...
     """
     eps = _check_args(label_smoothing, reduction, from_logits)
-    backend, shape = _shape_of(logits)
+    _, shape = _shape_of(logits)
     task = "binary"
     if shape is not None and len(shape) >= 2:
         ax = axis % len(shape) if -len(shape) <= axis < len(shape) else axis
@@ -504,31 +521,45 @@ class LossChoice:
         ``BCEWithLogitsLoss``/``BCELoss``; TensorFlow: ``keras.losses.SparseCategoricalCrossentropy``,
         ``CategoricalCrossentropy`` or ``BinaryCrossentropy``; JAX: the matching ``optax`` function.
         ``kwargs`` go to the constructor (PyTorch, Keras). Feed it ``.prepare(labels)``.
+
+        Raises:
+          ArgumentError: ``from_logits=False`` where the native loss takes logits only (PyTorch's
+            ``CrossEntropyLoss``, every ``optax`` loss).
         """
         import importlib
 
         backend = self.spec.backend
+        if not self.from_logits and (backend == "jax" or (backend == "torch" and self.name != BINARY)):
+            # CrossEntropyLoss and every optax loss take logits: fed probabilities they are silently wrong.
+            own = "torch.nn.CrossEntropyLoss takes" if backend == "torch" else "optax's cross-entropies take"
+            raise ArgumentError(
+                f"from_logits=False: {own} logits, and {backend} has no native {self.name} over "
+                f"probabilities. Call this LossChoice itself (labelkit's loss takes probabilities), or pass "
+                f"logits with from_logits=True."
+            )
         if backend == "torch":
             nn = importlib.import_module("torch").nn
             if self.name == BINARY:
                 return nn.BCEWithLogitsLoss(**kwargs) if self.from_logits else nn.BCELoss(**kwargs)
             return nn.CrossEntropyLoss(**kwargs)
+        last = self.spec.axis == self._logits_ndim - 1
         if backend == "tensorflow":
             keras = importlib.import_module("keras")
+            # A channels-first class axis goes as a non-negative index: Keras' TF backend fails on e.g.
+            # axis=-3, and SparseCategoricalCrossentropy itself refuses any axis but the last, saying so.
+            axis = {} if last else {"axis": self.spec.axis}
             if self.name == SPARSE:
-                return keras.losses.SparseCategoricalCrossentropy(from_logits=self.from_logits, **kwargs)
+                return keras.losses.SparseCategoricalCrossentropy(from_logits=self.from_logits, **axis, **kwargs)
             if self.name == CATEGORICAL:
-                return keras.losses.CategoricalCrossentropy(
-                    from_logits=self.from_logits, axis=self.spec.axis - self._logits_ndim, **kwargs
-                )
+                return keras.losses.CategoricalCrossentropy(from_logits=self.from_logits, **axis, **kwargs)
             return keras.losses.BinaryCrossentropy(from_logits=self.from_logits, **kwargs)
         if backend == "jax":
             optax = importlib.import_module("optax")
-            if self.name == SPARSE:
-                return optax.softmax_cross_entropy_with_integer_labels
-            if self.name == CATEGORICAL:
-                return optax.softmax_cross_entropy
-            return optax.sigmoid_binary_cross_entropy
+            if self.name == BINARY:
+                return optax.sigmoid_binary_cross_entropy
+            fn = optax.softmax_cross_entropy_with_integer_labels if self.name == SPARSE else optax.softmax_cross_entropy
+            # optax's default axis is -1: a channels-first class axis would be read wrongly, or not at all.
+            return fn if last else functools.partial(fn, axis=self.spec.axis)
         return None
 
     def prepare(self, labels: Any) -> Any:
