@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import BACKENDS, EXPLICIT, installed
 
 WORKERS = Path(__file__).resolve().parent / "workers"

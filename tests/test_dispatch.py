@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import backend_named, installed
 from labelkit.backends import PRIMITIVES, Backend
 from labelkit.backends.numpy import NumpyBackend
 
 import labelkit as lk
+from conftest import backend_named, installed
 from labelkit import _dispatch
 from labelkit.errors import BackendError
 

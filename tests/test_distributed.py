@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from subproc import need, run_worker
 
 import labelkit as lk
+from subproc import need, run_worker
 
 TOL = 1e-5  # float32 loss and gradients
 NAIVE = 1e-3  # averaging per-replica means must visibly differ (the data is built so)

@@ -10,9 +10,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
-from conftest import BACKENDS, get_backend
 
 import labelkit as lk
+from conftest import BACKENDS, get_backend
 from labelkit.errors import BackendError, LabelkitError, LabelValueError, ShapeMismatchError
 
 NAN, INF = float("nan"), float("inf")

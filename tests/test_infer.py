@@ -11,11 +11,11 @@ import dataclasses
 from typing import Any, NamedTuple
 
 import numpy as np
-import oracle
 import pytest
-from conftest import backend_named
 
 import labelkit as lk
+import oracle
+from conftest import backend_named
 from labelkit._spec import infer_from_shapes
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from subproc import need, run_worker
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import loss_oracle as O
 import numpy as np
 import pytest
-from loss_helpers import as_f64, assert_close, float_input, is_native, value_and_grad
 
 import labelkit as lk
+import loss_oracle as O
+from loss_helpers import as_f64, assert_close, float_input, is_native, value_and_grad
 
 REDUCTIONS = ("mean", "sum", "none")
 

@@ -20,13 +20,13 @@ import math
 import os
 from typing import Any
 
-import loss_oracle as O
 import numpy as np
 import pytest
-from conftest import backend_named
-from loss_helpers import assert_close
 
 import labelkit as lk
+import loss_oracle as O
+from conftest import backend_named
+from loss_helpers import assert_close
 
 rng = np.random.default_rng(7)
 N, C = 8, 5

@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import loss_oracle as O
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
-from loss_helpers import as_f64, assert_close, float_input, is_native, value_and_grad
-from strategies import LabelCase, class_ids, label_cases
 
 import labelkit as lk
+import loss_oracle as O
+from loss_helpers import as_f64, assert_close, float_input, is_native, value_and_grad
+from strategies import LabelCase, class_ids, label_cases
 
 REDUCTIONS = ("mean", "sum", "none")
 LOGITS_DTYPES = ("float32", "float64", "float16", "bfloat16")

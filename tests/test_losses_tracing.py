@@ -15,13 +15,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import loss_oracle as O
 import numpy as np
 import pytest
-from conftest import backend_named
-from loss_helpers import assert_close
 
 import labelkit as lk
+import loss_oracle as O
+from conftest import backend_named
+from loss_helpers import assert_close
 
 rng = np.random.default_rng(11)
 C = 1000

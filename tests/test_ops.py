@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
-import oracle
 import pytest
 
 import labelkit as lk
+import oracle
 
 RNG = np.random.default_rng(0)
 

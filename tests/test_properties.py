@@ -8,13 +8,13 @@ same float64 oracle exactly, all backends agree with one another.
 from __future__ import annotations
 
 import numpy as np
-import oracle
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from strategies import ID_DTYPES, class_ids, label_cases, np_dtype_for_kind, shape_pairs
 
 import labelkit as lk
+import oracle
+from strategies import ID_DTYPES, class_ids, label_cases, np_dtype_for_kind, shape_pairs
 
 
 def spec_tuple(spec: lk.Spec) -> oracle.Expected:

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import backend_named
 
 import labelkit as lk
+from conftest import backend_named
 
 RTOL, ATOL = 1e-5, 1e-6
 

@@ -15,9 +15,9 @@ import textwrap
 
 import numpy as np
 import pytest
-from conftest import backend_named
 
 import labelkit as lk
+from conftest import backend_named
 from labelkit import _ops
 from labelkit.errors import LabelValueError, ShapeMismatchError
 
