@@ -14,7 +14,9 @@ labelkit keeps three promises, and this package is where they are kept:
    that every module offers the same names with the same signatures.
 
 A backend may implement an optional fast primitive (``sparse_nll``: the fused sparse cross-entropy
-kernel); ``labelkit/`` uses it when present and falls back to ``log_softmax`` + ``take_along_axis``.
+kernel, and ``sparse_nll_mean``: the same kernel reducing to its mean; ``one_hot``: the framework's
+one-hot op); ``labelkit/`` uses it when present and falls back to ``log_softmax`` + ``take_along_axis``
+(a sum and a division; a comparison with ``arange``).
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ PRIMITIVES = (
     "take",
     "stop_gradient",
     "sparse_nll",
+    "sparse_nll_mean",
+    "one_hot",
     "assert_all",
 )
 
@@ -89,6 +93,34 @@ class Backend:
         logp = self.log_softmax(logits, axis)
         picked = self.take_along_axis(logp, self.expand_dims(ids, axis), axis)
         return -self.squeeze(picked, axis)
+
+    def sparse_nll_mean(self, logits: Any, ids: Any, axis: int) -> Any:
+        """The mean of ``sparse_nll`` over every element: ``ids`` are all valid and there is at least one.
+
+        The default sums and divides; a backend whose fused kernel reduces itself uses that (PyTorch's
+        ``F.cross_entropy`` with ``reduction="mean"``: the very call a user would make).
+        """
+        nll = self.sparse_nll(logits, ids, axis)
+        count = 1
+        for d in self.shape(nll):
+            count *= d
+        return self.sum(nll) / float(count)
+
+    def one_hot(self, ids: Any, num_classes: int, axis: int, dtype: str) -> Any:
+        """Rows of ``dtype`` with a 1 at each id, the class axis at ``axis`` (≥ 0) of the output.
+
+        ``ids`` are integers of the default int. An id outside ``[0, num_classes)`` gives an all-zero
+        row (never an error, never a wrap-around). The default compares the ids with ``arange``;
+        backends whose framework has a one-hot op with exactly this behaviour use it (one op instead of
+        five, which is what a call on a small eager input costs).
+        """
+        classes = self.arange(num_classes, ids)
+        if self.dtype_name(classes) != self.dtype_name(ids):
+            classes = self.cast(classes, self.dtype_name(ids))
+        trailing = len(self.shape(ids)) - axis  # output axes after the class axis
+        if trailing:
+            classes = self.reshape(classes, (num_classes,) + (1,) * trailing)
+        return self.cast(self.expand_dims(ids, axis) == classes, dtype)
 
     def assert_all(self, cond: Any, message: str) -> Any:
         """In-graph assertion where the framework has one (TensorFlow); ``None`` elsewhere."""

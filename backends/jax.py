@@ -9,6 +9,8 @@ from labelkit.backends import Backend
 
 __all__ = ["JaxBackend"]
 
+_DTYPE_NAMES: dict[Any, str] = {}
+
 
 class JaxBackend(Backend):
     name = "jax"
@@ -30,7 +32,10 @@ class JaxBackend(Backend):
         return tuple(x.shape)
 
     def dtype_name(self, x: Any) -> str:
-        return np.dtype(x.dtype).name
+        name = _DTYPE_NAMES.get(x.dtype)
+        if name is None:  # NumPy computes ``dtype.name`` in Python, every time: remember it
+            name = _DTYPE_NAMES.setdefault(x.dtype, np.dtype(x.dtype).name)
+        return name
 
     def dtype(self, name: str) -> Any:
         return self.jnp.dtype(name)
@@ -137,6 +142,13 @@ class JaxBackend(Backend):
         if any(s is not None for s in getattr(sharding, "spec", ())):
             return x.at[idx].get(mode="clip", out_sharding=sharding)
         return self.jnp.take(x, idx, mode="clip")
+
+    def sparse_nll_mean(self, logits: Any, ids: Any, axis: int) -> Any:
+        return self.jnp.mean(self.sparse_nll(logits, ids, axis))  # one eager op, not a sum and a division
+
+    def one_hot(self, ids: Any, num_classes: int, axis: int, dtype: str) -> Any:
+        # jax.nn.one_hot compares with arange, compiled: an id outside [0, C) gives an all-zero row.
+        return self.jax.nn.one_hot(ids, num_classes, dtype=dtype, axis=axis)
 
     def sparse_nll(self, logits: Any, ids: Any, axis: int) -> Any:
         # logsumexp minus the gathered logit: no (*S, C) array of log-probabilities is kept.

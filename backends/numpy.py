@@ -10,10 +10,13 @@ from labelkit.backends import Backend
 __all__ = ["NumpyBackend"]
 
 
+_DTYPE_NAMES: dict[Any, str] = {}
+
+
 def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
     m = np.max(x, axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):  # x - m of ±3e38 logits: -inf, exp(-inf) = 0
         out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
     return out
 
@@ -35,7 +38,11 @@ class NumpyBackend(Backend):
         return tuple(np.shape(x))
 
     def dtype_name(self, x: Any) -> str:
-        return np.asarray(x).dtype.name
+        dt = x.dtype if isinstance(x, np.ndarray) else np.asarray(x).dtype
+        name = _DTYPE_NAMES.get(dt)
+        if name is None:  # NumPy computes ``dtype.name`` in Python, every time: remember it
+            name = _DTYPE_NAMES.setdefault(dt, dt.name)
+        return name
 
     def dtype(self, name: str) -> Any:
         return np.dtype(name)
@@ -121,7 +128,7 @@ class NumpyBackend(Backend):
         return np.squeeze(_logsumexp(x, axis), axis=axis)
 
     def log_softmax(self, x: Any, axis: int) -> Any:
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):
             return x - _logsumexp(x, axis)
 
     def take_along_axis(self, x: Any, idx: Any, axis: int) -> Any:
@@ -136,5 +143,5 @@ class NumpyBackend(Backend):
     def sparse_nll(self, logits: Any, ids: Any, axis: int) -> Any:
         # logsumexp minus the gathered logit: no (*S, C) array of log-probabilities is kept.
         picked = np.take_along_axis(logits, np.expand_dims(ids, axis), axis=axis)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):
             return np.squeeze(_logsumexp(logits, axis) - picked, axis=axis)

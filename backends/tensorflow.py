@@ -148,5 +148,14 @@ class TensorflowBackend(Backend):
             logits = self.moveaxis(logits, axis, -1)
         return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(ids, tf.int64), logits=logits)
 
+    def sparse_nll_mean(self, logits: Any, ids: Any, axis: int) -> Any:
+        return self.tf.reduce_mean(self.sparse_nll(logits, ids, axis))  # one eager op, not a sum and a division
+
+    def one_hot(self, ids: Any, num_classes: int, axis: int, dtype: str) -> Any:
+        if dtype == "bool":  # tf.one_hot has no bool output
+            return super().one_hot(ids, num_classes, axis, dtype)
+        # tf.one_hot gives an all-zero row for an id outside [0, depth), negative ones included.
+        return self.tf.one_hot(ids, num_classes, axis=axis, dtype=dtype)
+
     def assert_all(self, cond: Any, message: str) -> Any:
         return self.tf.debugging.Assert(self.tf.reduce_all(cond), [message])

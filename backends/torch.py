@@ -9,6 +9,8 @@ from labelkit.backends import Backend
 
 __all__ = ["TorchBackend"]
 
+_DTYPE_NAMES: dict[Any, str] = {}
+
 
 class TorchBackend(Backend):
     name = "torch"
@@ -32,7 +34,10 @@ class TorchBackend(Backend):
         return tuple(x.shape)
 
     def dtype_name(self, x: Any) -> str:
-        return str(x.dtype).rpartition(".")[2]
+        name = _DTYPE_NAMES.get(x.dtype)
+        if name is None:  # called several times per call: remember each dtype's name
+            name = _DTYPE_NAMES.setdefault(x.dtype, str(x.dtype).rpartition(".")[2])
+        return name
 
     def dtype(self, name: str) -> Any:
         return getattr(self.torch, name)
@@ -43,6 +48,8 @@ class TorchBackend(Backend):
     def asarray(self, obj: Any, like: Any) -> Any:
         if isinstance(obj, np.ndarray) and obj.dtype == np.uint16:
             obj = obj.astype(np.int32)
+        if isinstance(obj, np.ndarray) and obj.dtype.name == "bfloat16":  # ml_dtypes: torch cannot read it
+            return self.torch.as_tensor(obj.astype(np.float32), device=like.device).to(self.torch.bfloat16)
         return self.torch.as_tensor(obj, device=like.device)
 
     def to_numpy(self, x: Any) -> np.ndarray:
@@ -113,6 +120,8 @@ class TorchBackend(Backend):
     def argmax(self, x: Any, axis: int) -> Any:
         if x.dtype == self.torch.bool:  # torch.argmax does not take bool
             x = x.to(self.torch.uint8)
+        elif x.dtype in (self.torch.uint16, self.torch.uint32, self.torch.uint64):  # nor these (no kernels)
+            x = x.to(self.torch.int64)
         return self.torch.argmax(x, dim=axis)
 
     def any(self, x: Any) -> Any:
@@ -135,6 +144,16 @@ class TorchBackend(Backend):
 
     def take(self, x: Any, idx: Any) -> Any:
         return x[idx.long()]
+
+    def sparse_nll_mean(self, logits: Any, ids: Any, axis: int) -> Any:
+        # The fused kernel's own mean. Every id is a class id here, so its ignore_index (-100) never matches.
+        ids = ids.long()
+        ndim = logits.dim()
+        if axis == ndim - 1 and ndim != 2:
+            return self.F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids.reshape(-1))
+        if axis != 1:
+            logits = self.torch.movedim(logits, axis, 1)
+        return self.F.cross_entropy(logits, ids)
 
     def sparse_nll(self, logits: Any, ids: Any, axis: int) -> Any:
         # F.cross_entropy is the fused kernel; it wants the class axis at dim 1, or a (M, C) matrix.

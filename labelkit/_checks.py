@@ -14,7 +14,7 @@ from labelkit._spec import ArgumentError, Spec, dtype_kind
 from labelkit.backends import Backend
 from labelkit.errors import LabelValueError
 
-__all__ = ["check_labels", "should_check", "validate_ignore_index"]
+__all__ = ["check_labels", "effective_ignore_index", "should_check", "validate_ignore_index"]
 
 PROB_TOL = 1e-3
 
@@ -28,6 +28,38 @@ def validate_ignore_index(ignore_index: Any) -> int | None:
             f"Pass e.g. ignore_index=-100."
         )
     return int(ignore_index)
+
+
+def effective_ignore_index(b: Backend, ignore_index: int | None, ids_dtype: str) -> int | None:
+    """``ignore_index`` as ids of dtype ``ids_dtype`` can match it once compared in the default int:
+    ``None`` when no id can equal it. That is one beyond the default int's range (2**40 on JAX without
+    x64, 2**70 anywhere: no framework even compares with it), or a negative one for unsigned ids (the
+    cast may wrap a huge id onto it: uint64 2**64-1 -> -1, which must stay out of range, not ignored)."""
+    if ignore_index is None:
+        return None
+    bits = 64 if b.default_int() == "int64" else 32
+    if not -(2 ** (bits - 1)) <= ignore_index < 2 ** (bits - 1):
+        return None
+    if dtype_kind(ids_dtype) == "u" and ignore_index < 0:
+        return None
+    if dtype_kind(ids_dtype) == "f" and not _exact_in_float(ignore_index, ids_dtype):
+        return None  # float16 ids compare with 2**40 as with inf: an inf id would pass for ignored
+    return ignore_index
+
+
+# Significand bits and largest finite value of the float dtypes ids come in.
+_FLOATS = {"float16": (11, 65504.0), "bfloat16": (8, 3.3895e38), "float32": (24, 3.4028e38)}
+
+
+def _exact_in_float(value: int, dtype: str) -> bool:
+    """Whether the integer ``value`` is exactly representable in the float dtype ``dtype``."""
+    bits, top = _FLOATS.get(dtype, (53, 1.7976e308))
+    a = abs(value)
+    if a > top:
+        return False
+    while a and not a & 1:
+        a >>= 1
+    return a < 2**bits
 
 
 def should_check(backend: Backend, check_values: Any, *arrays: Any) -> str:
@@ -130,6 +162,7 @@ def check_labels(
         # uint8 -100 -> 156 in torch) or refuse them (JAX, TensorFlow).
         narrow = kind in ("b", "i", "u") and b.dtype_name(labels) != b.default_int()
         ids = b.cast(labels, b.default_int()) if narrow else labels
+        ignore_index = effective_ignore_index(b, ignore_index, b.dtype_name(labels))
         if kind == "f":
             ck.fail_if(
                 b.floor(ids) != ids,
@@ -142,7 +175,8 @@ def check_labels(
                 "non_integral_ids",
             )
         if c is not None:
-            if mode == "eager" and kind in ("i", "u") and _ids_in_range(b, labels, c):
+            # On ids in the default int: frameworks lack reductions for some dtypes (torch uint16-64).
+            if mode == "eager" and kind in ("i", "u") and _ids_in_range(b, ids, c):
                 return ck.asserts  # the happy path: two reductions, no mask
             bad = (ids < 0) | (ids >= c)
             if ignore_index is not None:
@@ -150,17 +184,21 @@ def check_labels(
             if mode == "graph":
                 ck.fail_if(bad, ids, lambda i, v: f"{name}: a class id is outside [0, {c}) (checked in graph).")
             elif b.to_bool(b.any(bad)):
-                idx, value = _where(b, bad, ids)
-                text = _range_message(b, name, idx, value, ids, c, ignore_index)
+                # The value as given (a uint64 id may have wrapped in ids); host reads take any dtype.
+                idx, value = _where(b, bad, labels)
+                text = _range_message(b, name, idx, value, labels, c, ignore_index)
                 if found is None:
                     raise LabelValueError(text)
-                lo, hi = _id_span(b, ids, ignore_index)
+                lo, hi = _id_span(b, labels, ignore_index)
                 found.append({"code": "id_out_of_range", "message": text, "index": idx, "value": int(value),
                               "lo": lo, "hi": hi, "num_classes": c})
         return ck.asserts
     if kind == "b":
         # Comparisons with numbers are not defined on bool tensors everywhere (TensorFlow).
         labels = b.cast(labels, "int32")
+    elif kind == "u" and b.dtype_name(labels) != "uint8":
+        # Nor on wide unsigned ones (torch uint16-64); float32 holds every value's sign and size.
+        labels = b.cast(labels, "float32")
     if spec.label_format == "dense" and spec.task == "multiclass":
         ck.fail_if(
             labels < 0,
@@ -207,8 +245,28 @@ def _ids_in_range(b: Backend, ids: Any, c: int) -> bool:
         return False
     if 0 in shape:
         return True  # no ids, nothing out of range
-    # Host reads go through to_numpy: a backend's arrays need not support int() (third-party ones).
-    return int(b.to_numpy(b.min(ids))) >= 0 and int(b.to_numpy(b.max(ids))) < c
+    size = 1
+    for d in shape:
+        size *= d
+    if size <= _HOST_CHECK_MAX:
+        # A small batch: one copy to the host and NumPy's reductions cost less than two framework
+        # reductions (each an eager op dispatch, ~100 µs on TensorFlow and JAX, and a sync on a GPU).
+        arr = b.to_numpy(ids)
+        return int(arr.min()) >= 0 and int(arr.max()) < c
+    return _host_int(b, b.min(ids)) >= 0 and _host_int(b, b.max(ids)) < c
+
+
+_HOST_CHECK_MAX = 4096  # ids (32 KiB of int64): below this, range checks read the ids on the host
+
+
+def _host_int(b: Backend, x: Any) -> int:
+    """A 0-d integer array as a Python int: ``int()`` where the array supports it (NumPy, torch, TF, JAX;
+    a fifth of the cost of ``to_numpy`` on torch), else through ``to_numpy`` (a third-party backend's
+    arrays need not support ``int()``)."""
+    try:
+        return int(x)
+    except TypeError:
+        return int(b.to_numpy(x))
 
 
 def _row_code(total: Any, kind: str) -> str:

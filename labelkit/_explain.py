@@ -10,6 +10,7 @@ those shapes get. Where it names none, the usual cause and fix are given.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import replace
@@ -378,10 +379,7 @@ def _jax_int_dtype(text: str, m: re.Match[str]) -> Diagnosis:
 
 _LOGITS_WORDS = r"logits?|outputs?|inputs?|y_pred|preds?|predictions?|scores"
 _LABELS_WORDS = r"labels?|targets?|y_true|ground[ _]truth|classes"
-_ROLE = re.compile(
-    r"\b(?P<word>" + _LOGITS_WORDS + "|" + _LABELS_WORDS + r")\b[^()\[\]\n]{0,40}?(?P<shape>" + SHAPE + ")",
-    re.IGNORECASE,
-)
+_ROLE = r"\b(?P<word>" + _LOGITS_WORDS + "|" + _LABELS_WORDS + r")\b[^()\[\]\n]{0,40}?(?P<shape>" + SHAPE + ")"
 
 
 def _framework_in(text: str) -> str:
@@ -395,7 +393,7 @@ def _framework_in(text: str) -> str:
 
 def _described(text: str) -> Diagnosis | None:
     roles: dict[str, Shape] = {}
-    for m in _ROLE.finditer(text):
+    for m in re.finditer(_ROLE, text, re.IGNORECASE):
         role = "logits" if re.fullmatch(_LOGITS_WORDS, m["word"], re.IGNORECASE) else "labels"
         roles.setdefault(role, parse_shape(m["shape"]))
     if len(roles) != 2:
@@ -409,7 +407,11 @@ def _described(text: str) -> Diagnosis | None:
     return replace(d, source="a description of logits and labels shapes", message=_first_line(text))
 
 
-_COMPILED = [(re.compile(regex, re.DOTALL), name, fn) for regex, name, fn in _PATTERNS]
+@functools.cache
+def _compiled() -> tuple[tuple[re.Pattern[str], str, Callable[..., Any]], ...]:
+    """The patterns, compiled on first use: compiling them at import would cost ``import labelkit``
+    about 15 ms, for a function most programs never call."""
+    return tuple((re.compile(regex, re.DOTALL), name, fn) for regex, name, fn in _PATTERNS)
 
 
 def explain(text: str) -> Diagnosis:
@@ -438,7 +440,7 @@ def explain(text: str) -> Diagnosis:
     """
     if not isinstance(text, str):
         text = str(text)
-    for regex, _name, fn in _COMPILED:
+    for regex, _name, fn in _compiled():
         m = regex.search(text)
         if m:
             start = text.rfind("\n", 0, m.start()) + 1

@@ -185,6 +185,12 @@ def _sparse_loss(
         keep = None
     w = _class_weight(b, class_weight, x, c, dtype, "multiclass")
 
+    if reduction == "mean" and from_logits and eps == 0.0 and w is None and valid is None and keep is None:
+        count = _ones(b, safe)
+        if isinstance(count, float) and count > 0:
+            # Checked ids, nothing ignored or weighted, a known non-zero count: the plain mean of the
+            # fused kernel, which is the native call itself (one op on PyTorch, not three).
+            return b.sparse_nll_mean(x, safe, axis)
     if from_logits and eps == 0.0:
         nll = b.sparse_nll(x, safe, axis)
         losses = nll if w is None else nll * b.take(w, safe)
@@ -464,7 +470,7 @@ def binary_crossentropy(
     task = "binary"
     if shape is not None and len(shape) >= 2:
         ax = axis % len(shape) if -len(shape) <= axis < len(shape) else axis
-        c = shape[ax] if isinstance(ax, int) and 0 <= ax < len(shape) else None
+        c = shape[ax] if isinstance(ax, numbers.Integral) and 0 <= ax < len(shape) else None  # np.int64 too
         if c is not None and c != 1:
             task = "multilabel"
     p = prepare(logits, labels, task=task, axis=axis, check_values=check_values)

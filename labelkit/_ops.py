@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,21 @@ _SPEC_CACHE: dict[tuple[Any, ...], Spec] = {}
 _SPEC_CACHE_MAX = 4096
 
 
+MAX_CLASSES = 2**31 - 1  # the depth every framework's one-hot takes (tf.one_hot: int32); beyond it, shapes overflow
+
+
+def _num_classes_arg(num_classes: Any) -> int:
+    """A positive int (a NumPy integer too, as ``labels.max() + 1`` gives) up to ``MAX_CLASSES``."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
+        raise ArgumentError(f"num_classes: expected a positive int or None, got {num_classes!r}.")
+    if num_classes > MAX_CLASSES:
+        raise ArgumentError(
+            f"num_classes: {num_classes} is more classes than any framework's one-hot takes; expected at most "
+            f"{MAX_CLASSES} (int32). Pass the number of classes of the model's output."
+        )
+    return int(num_classes)
+
+
 def _infer(backend: Backend, logits: Any, labels: Any, task: str, axis: int) -> Spec:
     lshape, yshape = backend.shape(logits), backend.shape(labels)
     ydtype, ldtype = backend.dtype_name(labels), backend.dtype_name(logits)
@@ -95,8 +111,7 @@ def prepare(
     spec = _infer(backend, logits, labels, task, axis)
     ignore_index = validate_ignore_index(ignore_index)
     if num_classes is not None:
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ArgumentError(f"num_classes: expected a positive int or None, got {num_classes!r}.")
+        num_classes = _num_classes_arg(num_classes)
         if spec.num_classes is None:
             spec = Spec(spec.task, spec.label_format, num_classes, spec.axis, spec.squeeze, spec.backend)
         elif spec.task != "binary" and num_classes != spec.num_classes:
@@ -209,11 +224,15 @@ def _one_hot_core(b: Backend, ids: Any, c: int, out_axis: int, dtype: str, ignor
     # Every cast, reshape and mask below is skipped where it would not change anything: on tiny eager
     # inputs each framework op costs more than the arithmetic.
     name = b.dtype_name(ids)
-    if dtype_kind(name) == "f":
-        if name in ("float16", "bfloat16"):
-            ids, name = b.cast(ids, "float32"), "float32"
-    elif name != b.default_int():
-        ids, name = b.cast(ids, b.default_int()), b.default_int()
+    if dtype_kind(name) != "f":
+        if name != b.default_int():
+            ids = b.cast(ids, b.default_int())
+        if ignore_index is not None and 0 <= ignore_index < c:
+            ids = b.where(ids == ignore_index, -1, ids)  # -1 matches no class: an all-zero row
+        # The backend's one-hot (the framework's own op where it gives zero rows out of range, as here).
+        return b.one_hot(ids, c, out_axis, dtype)
+    if name in ("float16", "bfloat16"):
+        ids, name = b.cast(ids, "float32"), "float32"
     classes = b.arange(c, ids)
     if b.dtype_name(classes) != name:
         classes = b.cast(classes, name)
@@ -276,6 +295,8 @@ def one_hot(
             )
         ax = normalise_axis(axis, len(lshape), "like")
         c_like = lshape[ax]
+        if num_classes is not None:
+            num_classes = _num_classes_arg(num_classes)
         if num_classes is not None and c_like is not None and num_classes != c_like:
             raise ShapeMismatchError(
                 f"num_classes={num_classes} but like has {c_like} classes on axis {ax}; expected them to "
@@ -316,9 +337,7 @@ def one_hot(
                 "num_classes: not given, and there is no like= to read it from; expected one of them. "
                 "Pass lk.one_hot(labels, like=logits) or lk.one_hot(labels, num_classes)."
             )
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ArgumentError(f"num_classes: expected a positive int, got {num_classes!r}.")
-        c = num_classes
+        c = num_classes = _num_classes_arg(num_classes)
         shape = b.shape(labels)
         if shape is None:
             raise ShapeMismatchError("labels: the rank is unknown while tracing; give the input a shape.")

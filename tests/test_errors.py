@@ -286,7 +286,9 @@ BAD_ARGS: dict[str, BadArg] = {
     ),
     "ignore_index-bool": BadArg("validate", {"ignore_index": True}, r"ignore_index: expected an int or None, got bool"),
     "num_classes-0": BadArg("validate", {"num_classes": 0}, r"num_classes: expected a positive int or None, got 0"),
-    "one_hot-num_classes-0": BadArg("one_hot", {"num_classes": 0}, r"num_classes: expected a positive int, got 0"),
+    "one_hot-num_classes-0": BadArg(
+        "one_hot", {"num_classes": 0}, r"num_classes: expected a positive int or None, got 0"
+    ),
     "one_hot-num_classes-float": BadArg("one_hot", {"num_classes": 5.0}, r"num_classes: expected a positive int"),
     "one_hot-no-num_classes": BadArg("one_hot", {}, r"num_classes: not given, and there is no like="),
     "one_hot-dtype-unknown": BadArg("one_hot", {"num_classes": 5, "dtype": "floaty"}, r"dtype: cannot read 'floaty'"),

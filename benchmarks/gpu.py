@@ -1,0 +1,256 @@
+"""Case ``gpu``: the CUDA benchmark, one script for a machine with a CUDA GPU (whole run well under 5 min).
+
+Run it with ``python -m benchmarks.gpu`` (prints the table, writes ``benchmarks/results/gpu.json``) or
+as part of the suite with ``python -m benchmarks --only gpu``. Without a CUDA device it says so and
+exits 0 (``--allow-cpu`` runs the same code on the CPU, to test the script itself).
+
+On CUDA torch and on JAX's GPU backend:
+
+1. the ``dispatch`` case (N=32, C=10) and the ``sparse_ce`` case (N=8192, C=1000, forward and
+   forward+backward) as ratios to the native call, timed with the device synchronised after every call;
+2. the result stays on the device (the loss and its gradient are device arrays);
+3. torch: no host synchronisation with ``check_values=False`` — ``lk.cross_entropy``, its backward and
+   ``lk.one_hot`` run under ``torch.cuda.set_sync_debug_mode("error")``, which raises on any sync;
+4. an out-of-range id with the checks on gives ``LabelValueError`` (not a device-side assert, which
+   would poison the CUDA context), and with the checks off a NaN loss; the device still works afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any
+
+from benchmarks import _harness as h
+
+NAME = "gpu"
+TITLE = "CUDA: per-call overhead and sparse CE as ratios to the native call"
+METHOD = "as the CPU cases, with the device synchronised after every call; results checked to stay on the device."
+RESULTS = os.path.join(h.ROOT, "benchmarks", "results", "gpu.json")
+
+
+def _torch_device(allow_cpu: bool) -> str | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    if torch.cuda.is_available():
+        return "cuda"
+    return "cpu" if allow_cpu else None
+
+
+def _jax_device(allow_cpu: bool) -> str | None:
+    try:
+        import jax
+    except ImportError:
+        return None
+    try:
+        if jax.devices("gpu"):
+            return "gpu"
+    except RuntimeError:
+        pass
+    return "cpu" if allow_cpu else None
+
+
+def _timings(fw: h.Framework, quick: bool) -> list[dict[str, Any]]:
+    import labelkit as lk
+
+    rows: list[dict[str, Any]] = []
+    rounds, sample = (5, 0.005) if quick else (21, 0.05)
+    # 1. tiny inputs
+    z_np, y_np = h.data(32, 10, label_dtype=h.label_dtype(fw))
+    z, y = fw.array(z_np), fw.array(y_np)
+    for what, native, lk_auto, lk_off in (
+        (
+            "one_hot (N=32, C=10)",
+            lambda: fw.one_hot(y, 10),
+            lambda: lk.one_hot(y, 10),
+            lambda: lk.one_hot(y, 10, check_values=False),
+        ),
+        (
+            "cross_entropy (N=32, C=10)",
+            lambda: fw.sparse_ce(z, y),
+            lambda: lk.cross_entropy(z, y),
+            lambda: lk.cross_entropy(z, y, check_values=False),
+        ),
+    ):
+        cands = {"native": native, "labelkit": lk_auto, "labelkit (check_values=False)": lk_off}
+        t = h.compare(cands, baseline="native", block=fw.block, rounds=rounds, sample_s=sample)
+        labels = {"native": fw.calls["one_hot" if "one_hot" in what else "sparse_ce"]}
+        rows += h.time_rows(t, backend=f"{fw.name}-gpu", what=what, labels=labels, baseline=labels["native"])
+    # 2. sparse CE at scale
+    n, c = (1024, 100) if quick else (8192, 1000)
+    z_np, y_np = h.data(n, c, label_dtype=h.label_dtype(fw))
+    z, y = fw.array(z_np), fw.array(y_np)
+    impls = {
+        "native": fw.sparse_ce,
+        "labelkit": lambda z, y: lk.cross_entropy(z, y),
+        "labelkit (check_values=False)": lambda z, y: lk.cross_entropy(z, y, check_values=False),
+        "one-hot path": fw.onehot_ce,
+    }
+    for what, grad in (("forward", False), ("forward+backward", True)):
+        cands = {}
+        for name, fn in impls.items():
+            jf = fw.jit(fw.fwd_bwd(fn) if grad else fn)
+            cands[name] = lambda jf=jf: jf(z, y)
+        t = h.compare(cands, baseline="native", block=fw.block, rounds=rounds, sample_s=sample, warmup=2)
+        labels = {"native": fw.calls["sparse_ce"], "one-hot path": fw.calls["onehot_ce"]}
+        rows += h.time_rows(t, backend=f"{fw.name}-gpu", what=f"sparse CE {what} (N={n}, C={c})", labels=labels,
+                            baseline=labels["native"])
+    return rows
+
+
+def _torch_checks(fw: h.TorchFramework) -> list[dict[str, Any]]:
+    import labelkit as lk
+
+    torch = fw.torch
+    out = []
+    z_np, y_np = h.data(256, 10)
+    z, y = fw.array(z_np).requires_grad_(True), fw.array(y_np)
+    loss = lk.cross_entropy(z, y)
+    out.append({"check": "loss stays on the device", "ok": loss.device.type == fw.device, "detail": str(loss.device)})
+    (g,) = torch.autograd.grad(loss, z)
+    out.append({"check": "gradient stays on the device", "ok": g.device.type == fw.device, "detail": str(g.device)})
+    if fw.device == "cuda":
+        lk.cross_entropy(z, y, check_values=False)  # warm caches outside the debug mode
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            loss = lk.cross_entropy(z, y, check_values=False)
+            torch.autograd.grad(loss, z)
+            lk.one_hot(y, 10, check_values=False)
+            lk.cross_entropy(z, y, check_values=False, ignore_index=3)
+            ok, detail = True, "no synchronisation"
+        except RuntimeError as exc:
+            ok, detail = False, str(exc).splitlines()[0]
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+        out.append({"check": "no host sync with check_values=False (set_sync_debug_mode('error'))", "ok": ok,
+                    "detail": detail})
+    else:
+        out.append({"check": "no host sync with check_values=False", "ok": None, "detail": "skipped on CPU"})
+    out += _bad_id_checks(fw, lambda a: fw.array(a), lambda x: float(x.detach().cpu()))
+    if fw.device == "cuda":
+        torch.cuda.synchronize()  # a device-side assert would surface here
+        ok = float((torch.ones(2, device="cuda") * 2).sum().cpu()) == 4.0
+        out.append({"check": "the CUDA context still works afterwards", "ok": ok, "detail": ""})
+    return out
+
+
+def _bad_id_checks(fw: h.Framework, arr: Any, scalar: Any) -> list[dict[str, Any]]:
+    import labelkit as lk
+
+    out = []
+    z_np, y_np = h.data(64, 10, label_dtype=h.label_dtype(fw))
+    y_np[5] = 17
+    z, y = arr(z_np), arr(y_np)
+    for what, call in (
+        ("cross_entropy", lambda: lk.cross_entropy(z, y)),
+        ("one_hot", lambda: lk.one_hot(y, 10)),
+    ):
+        try:
+            call()
+            ok, detail = False, "no error"
+        except lk.LabelValueError as exc:
+            ok, detail = True, str(exc).split(".")[0]
+        except Exception as exc:
+            ok, detail = False, f"{type(exc).__name__}: {exc}"[:200]
+        out.append({"check": f"{what}: out-of-range id with checks on -> LabelValueError", "ok": ok, "detail": detail})
+    loss = scalar(lk.cross_entropy(z, y, check_values=False))
+    out.append({"check": "cross_entropy: out-of-range id with checks off -> NaN", "ok": loss != loss,
+                "detail": str(loss)})
+    return out
+
+
+def _jax_checks(fw: h.JaxFramework) -> list[dict[str, Any]]:
+    import labelkit as lk
+
+    jax = fw.jax
+    z_np, y_np = h.data(256, 10, label_dtype=h.label_dtype(fw))
+    z, y = fw.array(z_np), fw.array(y_np)
+    loss, g = jax.jit(jax.value_and_grad(lambda z, y: lk.cross_entropy(z, y)))(z, y)
+    platform = fw.dev.platform
+    out = [
+        {"check": "loss stays on the device", "ok": all(d.platform == platform for d in loss.devices()),
+         "detail": str(loss.devices())},
+        {"check": "gradient stays on the device", "ok": all(d.platform == platform for d in g.devices()),
+         "detail": str(g.devices())},
+    ]
+    out += _bad_id_checks(fw, fw.array, lambda x: float(x))
+    return out
+
+
+def measure(backend: str = "all", *, quick: bool = False, allow_cpu: bool = False) -> dict[str, Any]:
+    import labelkit  # noqa: F401 - fail early when labelkit is missing
+
+    result: dict[str, Any] = {"rows": [], "checks": [], "devices": {}, "versions": {}}
+    tdev, jdev = _torch_device(allow_cpu), _jax_device(allow_cpu)
+    if tdev is None and jdev is None:
+        result["skipped"] = "no CUDA device (neither torch.cuda nor a JAX GPU backend is available)"
+        return result
+    if tdev is not None:
+        fw = h.TorchFramework(tdev)
+        name = fw.torch.cuda.get_device_name() if tdev == "cuda" else "cpu (--allow-cpu)"
+        result["devices"]["torch"] = name
+        result["rows"] += _timings(fw, quick)
+        result["checks"] += [dict(c, backend="torch") for c in _torch_checks(fw)]
+    if jdev is not None:
+        fw = h.JaxFramework(jdev)
+        result["devices"]["jax"] = str(fw.dev.device_kind) if jdev == "gpu" else "cpu (--allow-cpu)"
+        result["rows"] += _timings(fw, quick)
+        result["checks"] += [dict(c, backend="jax") for c in _jax_checks(fw)]
+    result["versions"] = h.versions("all")
+    return result
+
+
+def _summarise(payload: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = {"name": NAME, "title": TITLE, "method": METHOD, "rows": payload.get("rows", []),
+                              "targets": [], "notes": []}
+    if payload.get("skipped"):
+        result["notes"].append(f"skipped: {payload['skipped']}")
+        result["skipped"] = payload["skipped"]
+        return result
+    result["devices"] = payload.get("devices", {})
+    result["versions"] = payload.get("versions", {})
+    result["notes"] += [f"device ({k}): {v}" for k, v in result["devices"].items()]
+    for c in payload.get("checks", []):
+        result["targets"].append({"target": c["check"], "backend": c["backend"], "value": None, "limit": None,
+                                  "unit": "", "met": c["ok"], "detail": c["detail"]})
+    for row in result["rows"]:
+        if row["impl"] == "labelkit" and "sparse CE" in row["what"]:
+            result["targets"].append({"target": f"{row['what']} ≤ 1.05× native", "backend": row["backend"],
+                                      "value": row["ratio"], "limit": 1.05, "unit": "×", "met": row["ratio"] <= 1.05})
+    return result
+
+
+def run(ctx: Any) -> dict[str, Any]:
+    payload = ctx.worker(NAME, "all", env={"LABELKIT_BENCH_GPU": "1"})
+    if payload is None:
+        return {"name": NAME, "title": TITLE, "method": METHOD, "rows": [], "targets": [], "notes": []}
+    return _summarise(payload)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from benchmarks import _report as report
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes and few rounds")
+    parser.add_argument("--allow-cpu", action="store_true", help="without a GPU, run on the CPU (tests the script)")
+    parser.add_argument("--json", default=RESULTS)
+    args = parser.parse_args(argv)
+    t0 = time.perf_counter()
+    result = _summarise(measure(quick=args.quick, allow_cpu=args.allow_cpu))
+    print("\n".join(report.case_table(result) + [""] + report.targets_table([result])))
+    doc = {"meta": dict(h.environment(), quick=args.quick, seconds=round(time.perf_counter() - t0, 1)),
+           "cases": {NAME: result}}
+    report.write_json(args.json, doc)
+    print(f"\nwrote {os.path.relpath(args.json)} in {doc['meta']['seconds']} s")
+    failed = [t for t in result["targets"] if t["met"] is False and t["value"] is None]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
