@@ -14,7 +14,10 @@ import os as _os
 if _importlib_util.find_spec("labelkit.backends") is None:  # pragma: no cover - source checkout only
     __path__.append(_os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))
 
+from labelkit._diagnose import Diagnosis, Problem, diagnose
 from labelkit._dispatch import available_backends, backend_of, register_backend
+from labelkit._distributed import count_valid
+from labelkit._explain import explain
 from labelkit._losses import (
     LossChoice,
     binary_crossentropy,
@@ -32,9 +35,11 @@ __version__ = "0.1.0"
 __all__ = [
     "ArgumentError",
     "BackendError",
+    "Diagnosis",
     "LabelValueError",
     "LabelkitError",
     "LossChoice",
+    "Problem",
     "ShapeMismatchError",
     "Spec",
     "align",
@@ -42,7 +47,10 @@ __all__ = [
     "backend_of",
     "binary_crossentropy",
     "categorical_crossentropy",
+    "count_valid",
     "cross_entropy",
+    "diagnose",
+    "explain",
     "infer",
     "one_hot",
     "register_backend",
@@ -52,3 +60,12 @@ __all__ = [
     "to_sparse",
     "validate",
 ]
+
+# Inside a tf.function, autograph would re-write every labelkit function it meets (seconds on the first
+# trace, for control flow that only ever reads static shapes). An ``autograph_info__`` attribute marks a
+# callable as an autograph artifact, which autograph calls unconverted; TensorFlow is not imported.
+for _name in __all__:
+    _obj = globals()[_name]
+    if callable(_obj) and not (isinstance(_obj, type) and issubclass(_obj, BaseException)):
+        _obj.autograph_info__ = frozenset()
+del _name, _obj

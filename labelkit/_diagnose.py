@@ -18,7 +18,7 @@ from labelkit._checks import check_labels, validate_ignore_index
 from labelkit._dispatch import get_backend, resolve
 from labelkit._spec import ArgumentError, Spec, check_task, dtype_kind, error_code, fmt_shape, infer_from_shapes
 from labelkit.backends import Backend
-from labelkit.errors import LabelkitError
+from labelkit.errors import LabelkitError, LabelValueError
 
 __all__ = ["FRAMEWORKS", "LOSSES", "Diagnosis", "Problem", "diagnose"]
 
@@ -779,9 +779,10 @@ def diagnose(
         raise ArgumentError(f"axis: expected an int, got {type(axis).__name__}. Pass e.g. axis=-1 or axis=1.")
     axis = int(axis)
     ignore_index = validate_ignore_index(ignore_index)
-    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
+    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer))
                                     or num_classes < 1):
         raise ArgumentError(f"num_classes: expected a positive int or None, got {num_classes!r}.")
+    num_classes = None if num_classes is None else int(num_classes)
     loss = _loss_arg(loss)
     ldt, ydt = _dtype_arg("logits_dtype", logits_dtype), _dtype_arg("labels_dtype", labels_dtype)
 
@@ -859,8 +860,12 @@ def diagnose(
                     logits_problem = _nonfinite_logits(b, x, f)
                 values_checked = True
         except Exception as exc:  # diagnosis never raises on user data
-            problems.append(Problem("values_unchecked", f"the values could not be checked: {exc}",
-                                    "lk.validate(logits, labels) shows the error in full.", "warning"))
+            if isinstance(exc, LabelValueError):  # the values cannot be converted as they are: an error
+                problems.append(Problem("labels_overflow", str(exc),
+                                        "jax.config.update('jax_enable_x64', True), or labels within int32"))
+            else:
+                problems.append(Problem("values_unchecked", f"the values could not be checked: {exc}",
+                                        "lk.validate(logits, labels) shows the error in full.", "warning"))
     problems.extend(_value_problem(ctx, spec, item) for item in found)
     non_integral = any(item["code"] == "non_integral_ids" for item in found)
     for p in _shape_warnings(ctx, spec, skip_column=wrong):

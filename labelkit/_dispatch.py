@@ -20,7 +20,7 @@ from labelkit.backends.jax import JaxBackend
 from labelkit.backends.numpy import NumpyBackend
 from labelkit.backends.tensorflow import TensorflowBackend
 from labelkit.backends.torch import TorchBackend
-from labelkit.errors import BackendError
+from labelkit.errors import BackendError, LabelValueError
 
 __all__ = [
     "available_backends",
@@ -242,8 +242,26 @@ def resolve(
         if value is None or found.get(name) is chosen:
             out[name] = value
         else:
-            out[name] = chosen.asarray(_host_to_numpy(name, value), like)
+            out[name] = chosen.asarray(_fits_ints(chosen, name, _host_to_numpy(name, value)), like)
     return chosen, out
+
+
+def _fits_ints(backend: Backend, name: str, arr: np.ndarray) -> np.ndarray:
+    """``arr`` itself, after checking that its integers survive the conversion: a backend whose default
+    int is int32 (JAX without x64) holds 64-bit integers in 32 bits, and would wrap 2**40 to 0."""
+    if arr.dtype.kind in "iu" and arr.dtype.itemsize == 8 and arr.size and backend.default_int() == "int32":
+        info = np.iinfo(np.int32 if arr.dtype.kind == "i" else np.uint32)
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < info.min or hi > info.max:
+            v = lo if lo < info.min else hi
+            jax = backend.name == "jax"
+            raise LabelValueError(
+                f"{name}: holds {v}, beyond {info.dtype.name}, the width {backend.name} keeps {arr.dtype.name} "
+                f"values in{' without x64' if jax else ''}; converted, it would wrap around silently. "
+                + ("Enable 64-bit types (jax.config.update('jax_enable_x64', True)), or pass" if jax else "Pass")
+                + f" values within {info.min}..{info.max}."
+            )
+    return arr
 
 
 def _host_to_numpy(name: str, value: Any) -> np.ndarray:
@@ -257,7 +275,9 @@ def _host_to_numpy(name: str, value: Any) -> np.ndarray:
                 f"{name}: could not read {_type_name(value)} as an array ({exc}). Pass a rectangular nested "
                 f"list of numbers or an array."
             ) from None
-    if arr.dtype.kind in "OSUVMm":  # strings, objects...: no framework would take them either
+    # strings, objects...: no framework would take them either. bfloat16 (ml_dtypes, what JAX's arrays
+    # become in NumPy) is a 'V' kind too, but a number: every framework holds it.
+    if arr.dtype.kind in "OSUVMm" and arr.dtype.name != "bfloat16":
         raise BackendError(
             f"{name}: dtype {arr.dtype.name} is not a real number type; expected numbers (class ids or rows). "
             f"Convert them first, e.g. to int64 class ids or float32 rows."

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from labelkit._checks import validate_ignore_index
+from labelkit._checks import effective_ignore_index, validate_ignore_index
 from labelkit._losses import _class_shape, _class_weight, _compute_dtype, _ones
 from labelkit._ops import Prepared, prepare
 from labelkit._spec import ArgumentError, dtype_kind
@@ -38,7 +38,11 @@ def _keep_mask(p: Prepared, ignore_index: int | None) -> Any:
         return None
     b = p.backend
     ids = p.labels
-    if dtype_kind(b.dtype_name(ids)) == "b":
+    # As the loss compares them: in the default int (torch reads `uint8_ids != -100` as `!= 156`).
+    ignore_index = effective_ignore_index(b, ignore_index, b.dtype_name(ids))
+    if ignore_index is None:
+        return None
+    if dtype_kind(b.dtype_name(ids)) in ("b", "i", "u") and b.dtype_name(ids) != b.default_int():
         ids = b.cast(ids, b.default_int())
     return ids != ignore_index
 
@@ -124,8 +128,8 @@ def count_valid(
             if keep is None:
                 return _element_count(b, ids, dtype)
             return b.sum(b.cast(keep, dtype))
-        if dtype_kind(b.dtype_name(ids)) == "b":
-            ids = b.cast(ids, b.default_int())
+        if dtype_kind(b.dtype_name(ids)) in ("b", "i", "u") and b.dtype_name(ids) != b.default_int():
+            ids = b.cast(ids, b.default_int())  # as the loss: torch has no comparisons on uint16-64
         valid = (ids >= 0) & (ids < c)
         if dtype_kind(b.dtype_name(ids)) == "f":
             valid = valid & (b.floor(ids) == ids)
@@ -142,6 +146,8 @@ def count_valid(
         w = _class_weight(b, class_weight, p.logits, spec.num_classes, dtype, "multiclass")
         return b.sum(t * _class_shape(b, w, len(b.shape(t)), spec.axis))
     if spec.task == "multilabel" or class_weight is None:
+        if class_weight is not None:  # unused for the count, but refused as the loss refuses it
+            _class_weight(b, class_weight, p.logits, spec.num_classes, dtype, "multilabel")
         per_element = b.sum(t, spec.axis) if spec.task == "multilabel" else t
         return _element_count(b, per_element, dtype)
     w = _class_weight(b, class_weight, p.logits, 2, dtype, "binary")

@@ -6,6 +6,7 @@ Nothing here reads a value, so the same rules hold on concrete arrays, on JAX tr
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,8 +107,9 @@ def check_task(task: str) -> str:
 
 
 def normalise_axis(axis: Any, ndim: int, what: str = "logits") -> int:
-    if isinstance(axis, bool) or not isinstance(axis, int):
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):  # NumPy integers are ints too
         raise ArgumentError(f"axis: expected an int, got {type(axis).__name__}. Pass e.g. axis=-1 or axis=1.")
+    axis = int(axis)
     if not -ndim <= axis < ndim:
         raise _coded(ArgumentError(
             f"axis: {axis} is out of range for {what} of rank {ndim}; expected {-ndim} <= axis < {ndim}. "

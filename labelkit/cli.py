@@ -107,35 +107,89 @@ def _load(spec: str, role: str) -> np.ndarray:
             )
         raise UsageError(f"{role}: cannot read {path} as .npy/.npz: it is not a NumPy file (save it with np.save).")
     try:
-        loaded = np.load(p, allow_pickle=False)
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise UsageError(
-                f"{role}: refusing to load {path}: it holds pickled Python objects, and labelkit loads files with "
-                f"allow_pickle=False because unpickling can run arbitrary code. Save a plain numeric array "
-                f"instead, e.g. np.save('{p.stem}.npy', np.asarray(arr, dtype=np.float32))."
-            ) from None
-        raise UsageError(f"{role}: cannot read {path} as .npy/.npz: {exc}") from None
-    except (OSError, EOFError) as exc:
-        raise UsageError(f"{role}: cannot read {path} as .npy/.npz: {exc}") from None
-    if isinstance(loaded, np.ndarray):
-        if key:
-            raise UsageError(f"{role}: {path} is a .npy file holding one array; drop ':{key}'.")
-        return loaded
-    with loaded as npz:
-        names = list(npz.files)
-        choice = key or (names[0] if len(names) == 1 else role if role in names else "")
-        if not choice or choice not in names:
-            raise UsageError(
-                f"{role}: {path} holds the arrays {', '.join(names) or '(none)'}; name one as {path}:NAME."
-            )
-        try:
+        if magic.startswith(b"\x93NUMPY"):
+            if key:
+                raise UsageError(f"{role}: {path} is a .npy file holding one array; drop ':{key}'.")
+            with open(p, "rb") as fh:
+                _check_npy_header(fh, p.stat().st_size, role, str(path), p.stem)
+            return np.load(p, allow_pickle=False)  # no more than the file holds: the header was checked
+        with np.load(p, allow_pickle=False) as npz:
+            names = list(npz.files)
+            choice = key or (names[0] if len(names) == 1 else role if role in names else "")
+            if not choice or choice not in names:
+                raise UsageError(
+                    f"{role}: {path} holds the arrays {', '.join(names) or '(none)'}; name one as {path}:NAME."
+                )
+            info = npz.zip.getinfo(choice if choice in npz.zip.namelist() else f"{choice}.npy")
+            with npz.zip.open(info) as fh:
+                if fh.read(6) != b"\x93NUMPY":
+                    raise UsageError(
+                        f"{role}: {path}:{choice} is not a .npy array inside the .npz (save it with np.savez)."
+                    )
+                fh.seek(0)
+                deflated = info.compress_type != 0
+                _check_npy_header(fh, info.file_size, role, f"{path}:{choice}", choice,
+                                  info.compress_size if deflated else None)
             return npz[choice]
-        except ValueError as exc:
+    except UsageError:
+        raise
+    except Exception as exc:  # whatever a damaged file raises (ValueError, zipfile.BadZipFile, zlib.error...)
+        if isinstance(exc, ValueError) and "object arrays cannot be loaded" in str(exc).lower():
+            raise UsageError(_pickled(role, str(path), p.stem)) from None
+        text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)  # not a tuple's repr
+        text = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        raise UsageError(f"{role}: cannot read {path} as .npy/.npz: the file is damaged ({text}).") from None
+
+
+def _pickled(role: str, where: str, stem: str) -> str:
+    return (
+        f"{role}: refusing to load {where}: it holds pickled Python objects, and labelkit loads files with "
+        f"allow_pickle=False because unpickling can run arbitrary code. Save a plain numeric array "
+        f"instead, e.g. np.save('{stem}.npy', np.asarray(arr, dtype=np.float32))."
+    )
+
+
+def _check_npy_header(fh: Any, size: int, role: str, where: str, stem: str, compressed: int | None = None) -> None:
+    """Reads a .npy header and refuses, before any array is allocated, an array that needs pickling or
+    more bytes than the file holds after its header (a truncated file, or a header that lies about
+    the shape). ``compressed``: a .npz member's compressed size (deflate expands at most ~1032x)."""
+    import math
+
+    from numpy.lib import format as npf
+
+    start = fh.tell()
+    head = fh.read(12)
+    if len(head) >= 8 and head[6] in (1, 2, 3):  # the header's length, checked before NumPy reads that many bytes
+        width = 2 if head[6] == 1 else 4
+        length = int.from_bytes(head[8 : 8 + width], "little")
+        if len(head) < 8 + width or length > size - 8 - width:
             raise UsageError(
-                f"{role}: refusing to load {path}:{choice}: it holds pickled Python objects, and labelkit loads "
-                f"files with allow_pickle=False because unpickling can run arbitrary code ({exc})."
-            ) from None
+                f"{role}: cannot read {where}: the file is truncated or damaged: its header is {length} bytes "
+                f"long, but the file holds {max(size - 8 - width, 0)} bytes after it. Save it again with np.save."
+            )
+    fh.seek(start)
+    version = npf.read_magic(fh)
+    if version == (1, 0):
+        shape, _, dtype = npf.read_array_header_1_0(fh)
+    elif version in ((2, 0), (3, 0)):
+        shape, _, dtype = npf.read_array_header_2_0(fh)
+    else:
+        raise UsageError(f"{role}: cannot read {where}: .npy format version {version} is not one NumPy writes.")
+    if dtype.hasobject:
+        raise UsageError(_pickled(role, where, stem))
+    need = math.prod(shape) * dtype.itemsize
+    have = size - fh.tell()
+    if need > have:
+        raise UsageError(
+            f"{role}: cannot read {where}: the file is truncated or damaged: its header says shape {tuple(shape)} "
+            f"of {dtype.name} ({need} bytes), but it holds {max(have, 0)} bytes after the header. Save it again "
+            f"with np.save."
+        )
+    if compressed is not None and size > 1100 * compressed + 1024:
+        raise UsageError(
+            f"{role}: cannot read {where}: it claims {size} bytes from {compressed} compressed ones, more than "
+            f"compression can give: the .npz is damaged. Save it again with np.savez."
+        )
 
 
 def _cmd_diagnose(args: argparse.Namespace) -> int:
