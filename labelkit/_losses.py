@@ -302,6 +302,46 @@ def _compute(
     return _binary_loss(p, from_logits, eps, class_weight, reduction)
 
 
+
+def _run(
+    logits: Any,
+    labels: Any,
+    *,
+    task: str,
+    want: str | None,
+    from_logits: Any,
+    axis: int,
+    label_smoothing: Any,
+    class_weight: Any,
+    ignore_index: Any,
+    reduction: Any,
+    check_values: Any,
+) -> Any:
+    """The body every public loss shares: argument checks, dispatch and inference, the format the
+    caller requires (``want``: ``"sparse"``, ``"dense"`` or ``None`` for any), then the loss."""
+    eps = _check_args(label_smoothing, reduction, from_logits)
+    ignore_index = validate_ignore_index(ignore_index)
+    p = prepare(logits, labels, task=task, axis=axis, ignore_index=ignore_index, check_values=check_values)
+    if want is not None and p.spec.label_format != want:
+        b = p.backend
+        lshape, yshape = b.shape(p.logits), b.shape(p.raw_labels)
+        if want == "sparse":
+            raise ShapeMismatchError(
+                f"labels have shape {fmt_shape(yshape)}, the logits' own shape: they are one-hot or "
+                f"probability rows, but a sparse loss was asked for. Use lk.categorical_crossentropy, or "
+                f"lk.to_sparse(labels) to get class ids."
+            )
+        raise ShapeMismatchError(
+            f"labels have shape {fmt_shape(yshape)} but logits have shape {fmt_shape(lshape)} and a dense loss "
+            f"was asked for. These labels are class ids (sparse). Use lk.sparse_categorical_crossentropy, or "
+            f"lk.one_hot(labels, like=logits) to get shape {fmt_shape(lshape)}."
+        )
+    return _compute(
+        p, from_logits=bool(from_logits), eps=eps, class_weight=class_weight, ignore_index=ignore_index,
+        reduction=reduction,
+    )
+
+
 def cross_entropy(
     logits: Any,
     labels: Any,
@@ -360,12 +400,9 @@ def cross_entropy(
     >>> float(lk.cross_entropy(logits, lk.one_hot(np.array([0, 2]), 3)))  # the same with one-hot rows
     0.6690...
     """
-    eps = _check_args(label_smoothing, reduction, from_logits)
-    ignore_index = validate_ignore_index(ignore_index)
-    p = prepare(logits, labels, task=task, axis=axis, ignore_index=ignore_index, check_values=check_values)
-    return _compute(
-        p, from_logits=bool(from_logits), eps=eps, class_weight=class_weight, ignore_index=ignore_index,
-        reduction=reduction,
+    return _run(
+        logits, labels, task=task, want=None, from_logits=from_logits, axis=axis, label_smoothing=label_smoothing,
+        class_weight=class_weight, ignore_index=ignore_index, reduction=reduction, check_values=check_values,
     )
 
 
@@ -393,19 +430,10 @@ def sparse_categorical_crossentropy(
     >>> float(lk.sparse_categorical_crossentropy(np.zeros((2, 4), "float32"), np.array([1, 3])))
     1.386...
     """
-    eps = _check_args(label_smoothing, reduction, from_logits)
-    ignore_index = validate_ignore_index(ignore_index)
-    p = prepare(logits, labels, task="multiclass", axis=axis, ignore_index=ignore_index, check_values=check_values)
-    if p.spec.label_format != "sparse":
-        b = p.backend
-        raise ShapeMismatchError(
-            f"labels have shape {fmt_shape(b.shape(p.raw_labels))}, the logits' own shape: they are one-hot or "
-            f"probability rows, but a sparse loss was asked for. Use lk.categorical_crossentropy, or "
-            f"lk.to_sparse(labels) to get class ids."
-        )
-    return _compute(
-        p, from_logits=bool(from_logits), eps=eps, class_weight=class_weight, ignore_index=ignore_index,
-        reduction=reduction,
+    return _run(
+        logits, labels, task="multiclass", want="sparse", from_logits=from_logits, axis=axis,
+        label_smoothing=label_smoothing, class_weight=class_weight, ignore_index=ignore_index, reduction=reduction,
+        check_values=check_values,
     )
 
 
@@ -431,18 +459,11 @@ def categorical_crossentropy(
     >>> float(lk.categorical_crossentropy(np.zeros((1, 4), "float32"), np.array([[0.5, 0.5, 0, 0]])))
     1.386...
     """
-    eps = _check_args(label_smoothing, reduction, from_logits)
-    p = prepare(logits, labels, task="multiclass", axis=axis, check_values=check_values)
-    if p.spec.label_format != "dense":
-        b = p.backend
-        lshape, yshape = b.shape(p.logits), b.shape(p.raw_labels)
-        raise ShapeMismatchError(
-            f"labels have shape {fmt_shape(yshape)} but logits have shape {fmt_shape(lshape)} and a dense loss "
-            f"was asked for. These labels are class ids (sparse). Use lk.sparse_categorical_crossentropy, or "
-            f"lk.one_hot(labels, like=logits) to get shape {fmt_shape(lshape)}."
-        )
-    return _compute(p, from_logits=bool(from_logits), eps=eps, class_weight=class_weight, ignore_index=None,
-                    reduction=reduction)
+    return _run(
+        logits, labels, task="multiclass", want="dense", from_logits=from_logits, axis=axis,
+        label_smoothing=label_smoothing, class_weight=class_weight, ignore_index=None, reduction=reduction,
+        check_values=check_values,
+    )
 
 
 def binary_crossentropy(
@@ -465,7 +486,6 @@ def binary_crossentropy(
     >>> float(lk.binary_crossentropy(np.zeros(4, "float32"), np.array([0, 1, 1, 0])))
     0.693...
     """
-    eps = _check_args(label_smoothing, reduction, from_logits)
     _, shape = _shape_of(logits)
     task = "binary"
     if shape is not None and len(shape) >= 2:
@@ -473,9 +493,10 @@ def binary_crossentropy(
         c = shape[ax] if isinstance(ax, numbers.Integral) and 0 <= ax < len(shape) else None  # np.int64 too
         if c is not None and c != 1:
             task = "multilabel"
-    p = prepare(logits, labels, task=task, axis=axis, check_values=check_values)
-    return _compute(p, from_logits=bool(from_logits), eps=eps, class_weight=class_weight, ignore_index=None,
-                    reduction=reduction)
+    return _run(
+        logits, labels, task=task, want=None, from_logits=from_logits, axis=axis, label_smoothing=label_smoothing,
+        class_weight=class_weight, ignore_index=None, reduction=reduction, check_values=check_values,
+    )
 
 
 def _shape_of(x: Any) -> tuple[Backend | None, tuple[Any, ...] | None]:
