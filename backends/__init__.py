@@ -16,7 +16,9 @@ labelkit keeps three promises, and this package is where they are kept:
 A backend may implement an optional fast primitive (``sparse_nll``: the fused sparse cross-entropy
 kernel, and ``sparse_nll_mean``: the same kernel reducing to its mean; ``one_hot``: the framework's
 one-hot op); ``labelkit/`` uses it when present and falls back to ``log_softmax`` + ``take_along_axis``
-(a sum and a division; a comparison with ``arange``).
+(a sum and a division; a comparison with ``arange``). ``eager_key``, ``on_host`` and ``to_list`` serve
+the eager fast path (``labelkit/_fast.py``): a key to remember one call's decisions by, and a way to
+read small integer ids without a device sync.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ __all__ = ["PRIMITIVES", "Backend"]
 PRIMITIVES = (
     "owns",
     "is_tracing",
+    "eager_key",
+    "on_host",
+    "to_list",
     "shape",
     "dtype_name",
     "dtype",
@@ -106,14 +111,40 @@ class Backend:
             count *= d
         return self.sum(nll) / float(count)
 
-    def one_hot(self, ids: Any, num_classes: int, axis: int, dtype: str) -> Any:
+    def eager_key(self, x: Any, y: Any = None) -> Any:
+        """A hashable key of the shapes and dtypes of the concrete arrays ``x`` (and ``y``, when given),
+        or ``None`` while tracing.
+
+        Everything labelkit infers depends on shapes and dtypes only, so the fast path remembers its
+        decisions under them. The default builds the key from ``is_tracing``, ``shape`` and
+        ``dtype_name``; backends return their framework's own (hashable) shape and dtype objects, which
+        costs less.
+        """
+        if self.is_tracing(x) or (y is not None and self.is_tracing(y)):
+            return None
+        key = (self.shape(x), self.dtype_name(x))
+        return key if y is None else key + (self.shape(y), self.dtype_name(y))
+
+    def on_host(self, x: Any) -> bool:
+        """Whether ``x`` lies in host memory, so that reading its values costs no device sync."""
+        return False
+
+    def to_list(self, x: Any) -> list[Any]:
+        """The values of ``x``, flattened, as a list of Python numbers (a host read)."""
+        return self.to_numpy(x).ravel().tolist()
+
+    def one_hot(self, ids: Any, num_classes: int, axis: int, dtype: str, in_range: bool = False) -> Any:
         """Rows of ``dtype`` with a 1 at each id, the class axis at ``axis`` (≥ 0) of the output.
 
-        ``ids`` are integers of the default int. An id outside ``[0, num_classes)`` gives an all-zero
-        row (never an error, never a wrap-around). The default compares the ids with ``arange``;
+        ``ids`` are integers of any integer dtype. An id outside ``[0, num_classes)`` gives an all-zero
+        row (never an error, never a wrap-around). ``in_range=True`` promises that every id lies in
+        ``[0, num_classes)`` (labelkit has just read them), so that a backend may use an op that would
+        fail on others (a scatter). The default compares the ids, in the default int, with ``arange``;
         backends whose framework has a one-hot op with exactly this behaviour use it (one op instead of
         five, which is what a call on a small eager input costs).
         """
+        if self.dtype_name(ids) != self.default_int():  # uint8 ids against arange(300) must not wrap
+            ids = self.cast(ids, self.default_int())
         classes = self.arange(num_classes, ids)
         if self.dtype_name(classes) != self.dtype_name(ids):
             classes = self.cast(classes, self.dtype_name(ids))

@@ -11,6 +11,21 @@ __all__ = ["TorchBackend"]
 
 _DTYPE_NAMES: dict[Any, str] = {}
 
+EYE_MAX = 256  # classes: up to this many, in-range one-hot rows are gathered from a cached identity
+_EYES: dict[tuple[Any, ...], Any] = {}
+
+
+def _eye(backend: TorchBackend, n: int, dtype: str, device: Any) -> Any:
+    """The ``n × n`` identity of ``dtype`` on ``device``, made once (at most 256 KiB of float32); labelkit
+    only gathers rows from it, so it is never handed out."""
+    key = (n, dtype, device)
+    eye = _EYES.get(key)
+    if eye is None:
+        if len(_EYES) >= 64:
+            _EYES.clear()
+        eye = _EYES.setdefault(key, backend.torch.eye(n, dtype=getattr(backend.torch, dtype), device=device))
+    return eye
+
 
 class TorchBackend(Backend):
     name = "torch"
@@ -29,6 +44,20 @@ class TorchBackend(Backend):
             return True
         # FakeTensor / meta tensors carry no values.
         return isinstance(x, torch.Tensor) and x.device.type == "meta"
+
+    def eager_key(self, x: Any, y: Any = None) -> Any:
+        torch = self.torch
+        if torch.compiler.is_compiling() or torch.jit.is_tracing() or x.is_meta:
+            return None
+        if y is None:
+            return x.shape, x.dtype  # torch.Size is a tuple
+        return None if y.is_meta else (x.shape, x.dtype, y.shape, y.dtype)
+
+    def on_host(self, x: Any) -> bool:
+        return x.is_cpu
+
+    def to_list(self, x: Any) -> list[Any]:
+        return (x if x.dim() == 1 else x.reshape(-1)).tolist()
 
     def shape(self, x: Any) -> tuple[int | None, ...]:
         return tuple(x.shape)
@@ -144,6 +173,22 @@ class TorchBackend(Backend):
 
     def take(self, x: Any, idx: Any) -> Any:
         return x[idx.long()]
+
+    def one_hot(self, ids: Any, num_classes: int, axis: int, dtype: str, in_range: bool = False) -> Any:
+        if not in_range:  # F.one_hot and scatter_ fail on an id out of range (a device-side assert on CUDA)
+            return super().one_hot(ids, num_classes, axis, dtype, in_range)
+        torch = self.torch
+        if ids.dtype not in (torch.int64, torch.int32):  # uint8 ids would index as a mask
+            ids = ids.long()
+        if axis == ids.dim() and num_classes <= EYE_MAX:
+            # Ids known to be in range: rows of a cached identity, one gather (F.one_hot(...).to(dtype)
+            # is two ops, and reads the ids' min and max to check them).
+            eye = _eye(self, num_classes, dtype, ids.device)
+            return torch.index_select(eye, 0, ids) if ids.dim() == 1 else eye[ids]
+        shape = list(ids.shape)
+        shape.insert(axis, num_classes)
+        out = torch.zeros(shape, dtype=getattr(torch, dtype), device=ids.device)
+        return out.scatter_(axis, torch.unsqueeze(ids, axis), 1)
 
     def sparse_nll_mean(self, logits: Any, ids: Any, axis: int) -> Any:
         # The fused kernel's own mean. Every id is a class id here, so its ignore_index (-100) never matches.

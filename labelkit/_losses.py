@@ -26,12 +26,14 @@ from typing import Any
 
 import numpy as np
 
+from labelkit import _fast
 from labelkit._checks import effective_ignore_index, validate_ignore_index
 from labelkit._dispatch import get_backend
-from labelkit._ops import Prepared, prepare
+from labelkit._fast import MISS, backend_of_pair, ids_in_range, plain_check, plan
+from labelkit._ops import Prepared, _infer, prepare
 from labelkit._spec import ArgumentError, Spec, dtype_kind, fmt_shape
 from labelkit.backends import Backend
-from labelkit.errors import BackendError, ShapeMismatchError
+from labelkit.errors import BackendError, LabelkitError, ShapeMismatchError
 
 __all__ = [
     "LossChoice",
@@ -303,6 +305,42 @@ def _compute(
 
 
 
+def _sparse_mean_plan(b: Backend, logits: Any, labels: Any, task: str, axis: int, want: str | None) -> Any:
+    """What the general path decides for a plain sparse mean (checked integer ids, nothing weighted,
+    smoothed or ignored) of these shapes and dtypes: ``(squeeze axis or None, C, class axis, logits
+    cast or None, number of ids)``; ``None`` for any other format, or where the general path has more to say."""
+    try:
+        spec = _infer(b, logits, labels, task, axis)
+    except LabelkitError:
+        return None  # the general path raises it, with its message
+    if spec.label_format != "sparse" or want == "dense" or spec.num_classes is None:
+        return None
+    shape = b.shape(logits)
+    if dtype_kind(b.dtype_name(labels)) not in ("i", "u") or None in shape or 0 in shape:
+        return None  # float ids are checked for being whole; an empty batch's mean is 0, not 0/0
+    dtype = _compute_dtype(b, logits)
+    cast = None if b.dtype_name(logits) == dtype else dtype
+    return spec.axis if spec.squeeze else None, spec.num_classes, spec.axis, cast, math.prod(shape) // shape[spec.axis]
+
+
+def _sparse_mean_fast(logits: Any, labels: Any, task: str, axis: int, want: str | None, check_values: Any) -> Any:
+    """The plain sparse mean on concrete arrays from a plan (see ``labelkit/_fast.py``): the ids are
+    read once, and every id in range goes straight to the fused kernel's mean, as in ``_sparse_loss``
+    after its checks; ``MISS`` where the general path must answer (an id out of range among them)."""
+    b = backend_of_pair(logits, labels)
+    key = None if b is None else b.eager_key(logits, labels)
+    if key is None:
+        return MISS
+    p = plan(("sparse_mean", b, key, task, axis, want), lambda: _sparse_mean_plan(b, logits, labels, task, axis, want))
+    if p is None:
+        return MISS
+    squeeze_axis, c, class_axis, cast, size = p
+    ids = labels if squeeze_axis is None else b.squeeze(labels, squeeze_axis)
+    if not ids_in_range(b, ids, c, check_values, size):
+        return MISS
+    return b.sparse_nll_mean(logits if cast is None else b.cast(logits, cast), ids, class_axis)
+
+
 def _run(
     logits: Any,
     labels: Any,
@@ -319,6 +357,14 @@ def _run(
 ) -> Any:
     """The body every public loss shares: argument checks, dispatch and inference, the format the
     caller requires (``want``: ``"sparse"``, ``"dense"`` or ``None`` for any), then the loss."""
+    if (
+        reduction == "mean" and from_logits is True and class_weight is None and ignore_index is None
+        and type(label_smoothing) in (int, float) and label_smoothing == 0 and _fast.ENABLED
+        and type(axis) is int and type(task) is str and plain_check(check_values)
+    ):
+        out = _sparse_mean_fast(logits, labels, task, axis, want, check_values)
+        if out is not MISS:
+            return out
     eps = _check_args(label_smoothing, reduction, from_logits)
     ignore_index = validate_ignore_index(ignore_index)
     p = prepare(logits, labels, task=task, axis=axis, ignore_index=ignore_index, check_values=check_values)

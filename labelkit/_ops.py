@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 from typing import Any
 
+from labelkit import _fast
 from labelkit._checks import check_labels, should_check, validate_ignore_index
 from labelkit._dispatch import resolve
+from labelkit._fast import MISS, backend_of_pair, ids_in_range, plain_check, plan
 from labelkit._spec import ArgumentError, Spec, dtype_kind, fmt_shape, infer_from_shapes, normalise_axis
 from labelkit.backends import Backend
-from labelkit.errors import ShapeMismatchError
+from labelkit.errors import LabelkitError, ShapeMismatchError
 
 __all__ = ["Prepared", "align", "infer", "one_hot", "prepare", "squeeze", "to_sparse", "validate"]
 
@@ -220,17 +223,22 @@ def _check_out_dtype(b: Backend, name: str, what: str) -> None:
         )
 
 
-def _one_hot_core(b: Backend, ids: Any, c: int, out_axis: int, dtype: str, ignore_index: int | None) -> Any:
+def _one_hot_core(
+    b: Backend, ids: Any, c: int, out_axis: int, dtype: str, ignore_index: int | None, *, checked: bool = False
+) -> Any:
+    """One-hot rows; ``checked``: the value checks have just passed, so every id but an ignored one lies
+    in ``[0, c)``."""
     # Every cast, reshape and mask below is skipped where it would not change anything: on tiny eager
     # inputs each framework op costs more than the arithmetic.
     name = b.dtype_name(ids)
     if dtype_kind(name) != "f":
-        if name != b.default_int():
-            ids = b.cast(ids, b.default_int())
+        in_range = checked and ignore_index is None
         if ignore_index is not None and 0 <= ignore_index < c:
+            if name != b.default_int():  # compare in the default int: uint8 ids == 300 would wrap
+                ids = b.cast(ids, b.default_int())
             ids = b.where(ids == ignore_index, -1, ids)  # -1 matches no class: an all-zero row
         # The backend's one-hot (the framework's own op where it gives zero rows out of range, as here).
-        return b.one_hot(ids, c, out_axis, dtype)
+        return b.one_hot(ids, c, out_axis, dtype, in_range)
     if name in ("float16", "bfloat16"):
         ids, name = b.cast(ids, "float32"), "float32"
     classes = b.arange(c, ids)
@@ -284,6 +292,13 @@ def one_hot(
     array([[0., 0., 1.],
            [1., 0., 0.]], dtype=float32)
     """
+    if (
+        like is None and ignore_index is None and _fast.ENABLED and type(num_classes) is int and type(axis) is int
+        and plain_check(check_values)
+    ):
+        out = _one_hot_fast(labels, num_classes, axis, dtype, check_values)
+        if out is not MISS:
+            return out
     ignore_index = validate_ignore_index(ignore_index)
     if like is not None:
         b, arrs = resolve({"like": like, "labels": labels}, "like")
@@ -359,7 +374,49 @@ def one_hot(
     if mode:
         check_labels(b, Spec("multiclass", "sparse", c, out_axis, False, b.name), ids, mode=mode,
                      ignore_index=ignore_index)
-    return _one_hot_core(b, ids, c, out_axis, out_dtype, ignore_index)
+    return _one_hot_core(b, ids, c, out_axis, out_dtype, ignore_index, checked=mode == "eager")
+
+
+def _one_hot_plan(b: Backend, labels: Any, num_classes: int, axis: int, dtype: Any) -> Any:
+    """What ``one_hot`` below decides for integer ids of this shape and these arguments, without ``like``:
+    ``(squeeze axis or None, output class axis, output dtype, number of ids)``; ``None`` for anything else."""
+    try:
+        _num_classes_arg(num_classes)
+        shape = b.shape(labels)
+        if shape is None or None in shape or dtype_kind(b.dtype_name(labels)) not in ("i", "u"):
+            return None
+        squeeze_axis = None
+        if len(shape) >= 2 and shape[-1] == 1:
+            squeeze_axis, shape = len(shape) - 1, shape[:-1]
+        out_axis = normalise_axis(axis, len(shape) + 1, "the output")
+        out_dtype = _dtype_name(dtype) if dtype is not None else "float32"
+        _check_out_dtype(b, out_dtype, "dtype" if dtype is not None else "like")
+    except LabelkitError:
+        return None  # the general path raises it, with its message
+    return squeeze_axis, out_axis, out_dtype, math.prod(shape)
+
+
+def _one_hot_fast(labels: Any, num_classes: int, axis: int, dtype: Any, check_values: Any) -> Any:
+    """``one_hot(labels, num_classes, axis=axis, dtype=dtype)`` on concrete integer ids, from a plan
+    (see ``labelkit/_fast.py``); ``MISS`` where the general path must answer."""
+    b = backend_of_pair(labels)
+    key = None if b is None else b.eager_key(labels)
+    if key is None:
+        return MISS
+    try:
+        p = plan(
+            ("one_hot", b, key, num_classes, axis, dtype), lambda: _one_hot_plan(b, labels, num_classes, axis, dtype)
+        )
+    except TypeError:  # an unhashable dtype argument
+        return MISS
+    if p is None:
+        return MISS
+    squeeze_axis, out_axis, out_dtype, size = p
+    ids = labels if squeeze_axis is None else b.squeeze(labels, squeeze_axis)
+    in_range = ids_in_range(b, ids, num_classes, check_values, size)
+    if not in_range and check_values is not False:
+        return MISS  # an id out of range: the general path names it
+    return b.one_hot(ids, num_classes, out_axis, out_dtype, in_range)
 
 
 def squeeze(labels: Any, like: Any) -> Any:
@@ -486,7 +543,10 @@ def align(
         return b.cast(b.argmax(p.labels, spec.axis), b.default_int())
     dtype = b.dtype_name(p.logits)
     if spec.label_format == "sparse":
-        return _one_hot_core(b, p.labels, spec.num_classes, spec.axis, dtype, validate_ignore_index(ignore_index))
+        return _one_hot_core(
+            b, p.labels, spec.num_classes, spec.axis, dtype, validate_ignore_index(ignore_index),
+            checked=p.checked == "eager",
+        )
     if spec.label_format == "binary":
         y = p.labels
         if len(b.shape(p.logits)) > 1:

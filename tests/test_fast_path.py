@@ -1,0 +1,201 @@
+"""The eager fast path (``labelkit/_fast.py``) answers exactly as the general path does.
+
+A plain call (``lk.one_hot(ids, C)``; a sparse ``lk.cross_entropy`` with no weights, smoothing or
+ignored ids) remembers the general path's decisions for its shapes, dtypes and arguments and skips
+them the next time. Every drawn call here runs twice, through the fast path and with it switched off,
+and both answers must agree: the same values, dtype and shape, or the same error with the same message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import labelkit as lk
+from labelkit import _fast
+from labelkit._checks import host_in_range
+from labelkit.errors import LabelValueError
+from strategies import INT_DTYPES, batch_shapes, class_ids, num_classes
+
+CHECKS = ("auto", False, True)
+
+
+@contextlib.contextmanager
+def general_path() -> Iterator[None]:
+    """Switches the fast path off for the block."""
+    _fast.ENABLED = False
+    try:
+        yield
+    finally:
+        _fast.ENABLED = True
+
+
+def outcome(backend: Any, fn: Callable[[], Any]) -> tuple[Any, ...]:
+    """What a call gives: ``("value", array, dtype, shape, native)`` or ``("error", type, message)``."""
+    try:
+        out = fn()
+    except Exception as exc:  # the comparison needs whatever came out
+        return "error", type(exc), str(exc)
+    return "value", backend.to_numpy(out), backend.dtype_name(out), tuple(np.shape(out)), backend.is_native(out)
+
+
+def assert_same(fast: tuple[Any, ...], general: tuple[Any, ...], *, exact: bool) -> None:
+    assert fast[0] == general[0], (fast, general)
+    if fast[0] == "error":
+        assert fast[1:] == general[1:]
+        return
+    assert fast[2:] == general[2:], (fast[2:], general[2:])  # dtype, shape, framework
+    if exact:
+        np.testing.assert_array_equal(fast[1], general[1])
+    else:
+        # The fused mean and the general path's sum / count round differently in the last bits.
+        np.testing.assert_allclose(fast[1], general[1], rtol=2e-6, atol=1e-7)
+
+
+@st.composite
+def sparse_calls(draw: Any) -> tuple[np.ndarray, np.ndarray, int, int, str, bool]:
+    """Logits and integer ids (column or not, class axis last or 1), valid or possibly out of range."""
+    s = draw(batch_shapes(min_rank=1, max_rank=3))
+    c = draw(num_classes)
+    if c > 7:
+        s = s[:1]
+    axis = draw(st.sampled_from([-1, 1])) if len(s) >= 2 else -1
+    ax = len(s) if axis == -1 else axis
+    dtype = draw(st.sampled_from(INT_DTYPES))
+    valid = draw(st.booleans())
+    ids = draw(class_ids(s, c, dtype, valid=valid))
+    column = draw(st.booleans())
+    labels = np.expand_dims(ids, ax) if column else ids
+    seed = draw(st.integers(0, 2**16))
+    logits = np.random.default_rng(seed).standard_normal(s[:ax] + (c,) + s[ax:]).astype(np.float32)
+    return logits, labels, c, axis, dtype, column
+
+
+@given(case=sparse_calls(), check=st.sampled_from(CHECKS))
+def test_cross_entropy_fast_equals_general(backend, case, check):
+    logits, labels, _, axis, _, _ = case
+    z, y = backend.to_backend(logits), backend.to_backend(labels)
+    for fn in (
+        lambda: lk.cross_entropy(z, y, axis=axis, check_values=check),
+        lambda: lk.sparse_categorical_crossentropy(z, y, axis=axis, check_values=check),
+    ):
+        fast = outcome(backend, fn)
+        fast_again = outcome(backend, fn)  # the second call runs from the remembered plan
+        with general_path():
+            general = outcome(backend, fn)
+        assert_same(fast, general, exact=False)
+        assert_same(fast_again, general, exact=False)
+
+
+@given(case=sparse_calls(), check=st.sampled_from(CHECKS), dtype=st.sampled_from([None, "float32", "int32", "bool"]))
+def test_one_hot_fast_equals_general(backend, case, check, dtype):
+    _, labels, c, axis, _, column = case
+    y = backend.to_backend(labels)
+    out_axis = -1 if column else axis  # a column's trailing axis is squeezed: rank + 1 axes out
+
+    def fn():
+        return lk.one_hot(y, c, axis=out_axis, dtype=dtype, check_values=check)
+
+    fast = outcome(backend, fn)
+    fast_again = outcome(backend, fn)
+    with general_path():
+        general = outcome(backend, fn)
+    assert_same(fast, general, exact=True)
+    assert_same(fast_again, general, exact=True)
+
+
+def _no_general_path(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("the general path ran")
+
+
+def test_plain_calls_take_the_fast_path(backend, monkeypatch):
+    """The second plain call never enters the general path (inference, conversion, checks)."""
+    z = backend.to_backend(np.random.default_rng(0).standard_normal((32, 10)).astype(np.float32))
+    y = backend.to_backend(np.arange(32) % 10, backend.default_int)
+    col = backend.to_backend((np.arange(32) % 10)[:, None], backend.default_int)
+    expected_loss = lk.cross_entropy(z, y)
+    expected_rows = lk.one_hot(y, 10)
+    lk.cross_entropy(z, col)
+    monkeypatch.setattr("labelkit._losses.prepare", _no_general_path)
+    monkeypatch.setattr("labelkit._ops.resolve", _no_general_path)
+    assert float(backend.to_numpy(lk.cross_entropy(z, y))) == pytest.approx(float(backend.to_numpy(expected_loss)))
+    assert float(backend.to_numpy(lk.cross_entropy(z, col))) == pytest.approx(float(backend.to_numpy(expected_loss)))
+    for check in CHECKS:
+        np.testing.assert_array_equal(
+            backend.to_numpy(lk.one_hot(y, 10, check_values=check)), backend.to_numpy(expected_rows)
+        )
+
+
+def test_an_id_out_of_range_leaves_the_fast_path(backend):
+    """The same shapes that ran fast before: an id out of range gets the general path's error or NaN."""
+    z = backend.to_backend(np.zeros((4, 3), np.float32))
+    good = backend.to_backend(np.array([0, 1, 2, 0]), backend.default_int)
+    bad = backend.to_backend(np.array([0, 1, 3, 0]), backend.default_int)
+    lk.cross_entropy(z, good)
+    lk.one_hot(good, 3)
+    with pytest.raises(LabelValueError, match=r"labels\[2\] is 3"):
+        lk.cross_entropy(z, bad)
+    with pytest.raises(LabelValueError, match=r"labels\[2\] is 3"):
+        lk.one_hot(bad, 3)
+    assert np.isnan(float(backend.to_numpy(lk.cross_entropy(z, bad, check_values=False))))
+    rows = backend.to_numpy(lk.one_hot(bad, 3, check_values=False))
+    np.testing.assert_array_equal(rows.sum(axis=1), [1, 1, 0, 1])
+
+
+def test_one_hot_rows_are_fresh_arrays(backend):
+    """Rows gathered from a cached identity are copies: changing one result never changes the next."""
+    y = backend.to_backend(np.array([2, 0, 1]), backend.default_int)
+    first = lk.one_hot(y, 3)
+    if backend.name in ("numpy", "torch"):  # the frameworks whose arrays can be written in place
+        first[0, 0] = 7
+        first[0, 2] = 7
+    second = backend.to_numpy(lk.one_hot(y, 3))
+    np.testing.assert_array_equal(second, np.eye(3, dtype=np.float32)[[2, 0, 1]])
+    assert first is not lk.one_hot(y, 3)
+
+
+def test_tracing_never_takes_the_fast_path(framework, monkeypatch):
+    """Under jax.jit and tf.function the arrays have no values: the general path answers, and no plan is made."""
+    if framework.name == "torch":
+        pytest.skip("torch.compile is covered by test_losses_tracing; torch has no cheap tracer to use here")
+    z = framework.to_backend(np.zeros((4, 3), np.float32))
+    y = framework.to_backend(np.array([0, 1, 2, 0]), framework.default_int)
+    monkeypatch.setattr("labelkit._losses.prepare", _no_general_path)
+    if framework.name == "jax":
+        import jax
+
+        traced = jax.jit(lambda a, b: lk.cross_entropy(a, b))
+    else:
+        import tensorflow as tf
+
+        traced = tf.function(lambda a, b: lk.cross_entropy(a, b))
+    with pytest.raises(AssertionError, match="the general path ran"):
+        traced(z, y)
+
+
+@pytest.mark.parametrize(
+    "ids, c, expected",
+    [
+        (np.array([0, 4, 2], np.int64), 5, True),
+        (np.array([0, 5, 2], np.int64), 5, False),
+        (np.array([0, -1, 2], np.int64), 5, False),
+        (np.array([-(2**63)], np.int64), 5, False),
+        (np.array([0, -1], np.int8), 300, False),
+        (np.array([0, 255], np.uint8), 300, True),
+        (np.array([2**64 - 1], np.uint64), 5, False),
+        (np.array([0, -1, 2], ">i8"), 5, False),  # big-endian: no unsigned view, min and max
+        (np.array([0, 4, 2], ">i8"), 5, True),
+        (np.array([True, False]), 2, True),
+        (np.array([True]), 1, False),
+    ],
+    ids=["in-range", "c", "negative", "int64-min", "int8-negative", "uint8-wide-c", "uint64-max", "big-endian-neg",
+         "big-endian-ok", "bool", "bool-c1"],
+)
+def test_host_in_range(ids, c, expected):
+    assert host_in_range(ids, c) is expected
