@@ -85,6 +85,10 @@ class Backend:
 
     name: str = ""
     modules: tuple[str, ...] = ()
+    # Whether ``one_hot(..., in_range=True)`` is faster than ``in_range=False``, so that reading the ids
+    # first pays off when their values need not be checked (torch, NumPy); ``False`` where the
+    # framework's own one-hot op gives the zero rows anyway (TensorFlow, JAX).
+    one_hot_reads_ids: bool = True
 
     def __repr__(self) -> str:
         return f"<labelkit backend {self.name!r}>"

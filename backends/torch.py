@@ -192,9 +192,12 @@ class TorchBackend(Backend):
 
     def sparse_nll_mean(self, logits: Any, ids: Any, axis: int) -> Any:
         # The fused kernel's own mean. Every id is a class id here, so its ignore_index (-100) never matches.
-        ids = ids.long()
+        if ids.dtype is not self.torch.int64:
+            ids = ids.long()
         ndim = logits.dim()
-        if axis == ndim - 1 and ndim != 2:
+        if ndim == 2 and axis == 1:
+            return self.F.cross_entropy(logits, ids)
+        if axis == ndim - 1:
             return self.F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids.reshape(-1))
         if axis != 1:
             logits = self.torch.movedim(logits, axis, 1)

@@ -44,16 +44,14 @@ def backend_of_pair(a: Any, b: Any = _ALONE) -> Backend | None:
     return _CACHE.get(cls)
 
 
-def plan(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
-    """The plan remembered under ``key`` (``build()`` on the first call; ``None``: no fast path)."""
-    try:
-        return _PLANS[key]
-    except KeyError:
-        pass
-    made = build()
-    if len(_PLANS) >= _PLANS_MAX:
-        _PLANS.clear()
-    _PLANS[key] = made
+def plan(key: tuple[Any, ...], build: Callable[..., Any], *args: Any) -> Any:
+    """The plan remembered under ``key`` (``build(*args)`` on the first call; ``None``: no fast path)."""
+    made = _PLANS.get(key, MISS)
+    if made is MISS:
+        made = build(*args)
+        if len(_PLANS) >= _PLANS_MAX:
+            _PLANS.clear()
+        _PLANS[key] = made
     return made
 
 

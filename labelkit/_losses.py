@@ -331,7 +331,7 @@ def _sparse_mean_fast(logits: Any, labels: Any, task: str, axis: int, want: str 
     key = None if b is None else b.eager_key(logits, labels)
     if key is None:
         return MISS
-    p = plan(("sparse_mean", b, key, task, axis, want), lambda: _sparse_mean_plan(b, logits, labels, task, axis, want))
+    p = plan(("sparse_mean", b, key, task, axis, want), _sparse_mean_plan, b, logits, labels, task, axis, want)
     if p is None:
         return MISS
     squeeze_axis, c, class_axis, cast, size = p

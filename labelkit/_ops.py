@@ -404,16 +404,17 @@ def _one_hot_fast(labels: Any, num_classes: int, axis: int, dtype: Any, check_va
     if key is None:
         return MISS
     try:
-        p = plan(
-            ("one_hot", b, key, num_classes, axis, dtype), lambda: _one_hot_plan(b, labels, num_classes, axis, dtype)
-        )
+        p = plan(("one_hot", b, key, num_classes, axis, dtype), _one_hot_plan, b, labels, num_classes, axis, dtype)
     except TypeError:  # an unhashable dtype argument
         return MISS
     if p is None:
         return MISS
     squeeze_axis, out_axis, out_dtype, size = p
     ids = labels if squeeze_axis is None else b.squeeze(labels, squeeze_axis)
-    in_range = ids_in_range(b, ids, num_classes, check_values, size)
+    if check_values is False and not b.one_hot_reads_ids:
+        in_range = False  # the framework's one-hot gives the zero rows itself: no read needed
+    else:
+        in_range = ids_in_range(b, ids, num_classes, check_values, size)
     if not in_range and check_values is not False:
         return MISS  # an id out of range: the general path names it
     return b.one_hot(ids, num_classes, out_axis, out_dtype, in_range)
