@@ -31,9 +31,10 @@ def _fmt_value(row: dict[str, Any]) -> str:
 def _fmt_ratio(row: dict[str, Any]) -> str:
     if row.get("ratio") is None:
         return ""
-    text = f"{row['ratio']:.2f}×"
+    spec = ".2f" if row["ratio"] >= 0.095 else ".2g"  # 0.0042×, not 0.00×
+    text = f"{row['ratio']:{spec}}×"
     if "ratio_min" in row and row.get("rounds", 1) > 1:
-        text += f" [{row['ratio_min']:.2f}–{row['ratio_max']:.2f}]"
+        text += f" [{row['ratio_min']:{spec}}–{row['ratio_max']:{spec}}]"
     return text
 
 
