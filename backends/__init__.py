@@ -61,6 +61,7 @@ PRIMITIVES = (
     "min",
     "argmax",
     "any",
+    "span",
     "to_bool",
     "logsumexp",
     "log_softmax",
@@ -70,6 +71,7 @@ PRIMITIVES = (
     "sparse_nll",
     "sparse_nll_mean",
     "one_hot",
+    "one_hot_in_range",
     "assert_all",
 )
 
@@ -85,9 +87,9 @@ class Backend:
 
     name: str = ""
     modules: tuple[str, ...] = ()
-    # Whether ``one_hot(..., in_range=True)`` is faster than ``in_range=False``, so that reading the ids
-    # first pays off when their values need not be checked (torch, NumPy); ``False`` where the
-    # framework's own one-hot op gives the zero rows anyway (TensorFlow, JAX).
+    # Whether ``one_hot_in_range`` is faster than ``one_hot``, so that reading the ids first pays off
+    # when their values need not be checked (torch, NumPy); ``False`` where the framework's own one-hot
+    # op gives the zero rows anyway (TensorFlow, JAX).
     one_hot_reads_ids: bool = True
 
     def __repr__(self) -> str:
@@ -137,18 +139,14 @@ class Backend:
         """The values of ``x``, flattened, as a list of Python numbers (a host read)."""
         return self.to_numpy(x).ravel().tolist()
 
-    def one_hot(self, ids: Any, num_classes: int, axis: int, dtype: str, in_range: bool = False) -> Any:
+    def one_hot(self, ids: Any, num_classes: int, axis: int, dtype: str) -> Any:
         """Rows of ``dtype`` with a 1 at each id, the class axis at ``axis`` (≥ 0) of the output.
 
-        ``ids`` are integers of any integer dtype. An id outside ``[0, num_classes)`` gives an all-zero
-        row (never an error, never a wrap-around). ``in_range=True`` promises that every id lies in
-        ``[0, num_classes)`` (labelkit has just read them), so that a backend may use an op that would
-        fail on others (a scatter). The default compares the ids, in the default int, with ``arange``;
+        ``ids`` are integers of the default int. An id outside ``[0, num_classes)`` gives an all-zero
+        row (never an error, never a wrap-around). The default compares the ids with ``arange``;
         backends whose framework has a one-hot op with exactly this behaviour use it (one op instead of
         five, which is what a call on a small eager input costs).
         """
-        if self.dtype_name(ids) != self.default_int():  # uint8 ids against arange(300) must not wrap
-            ids = self.cast(ids, self.default_int())
         classes = self.arange(num_classes, ids)
         if self.dtype_name(classes) != self.dtype_name(ids):
             classes = self.cast(classes, self.dtype_name(ids))
@@ -156,6 +154,22 @@ class Backend:
         if trailing:
             classes = self.reshape(classes, (num_classes,) + (1,) * trailing)
         return self.cast(self.expand_dims(ids, axis) == classes, dtype)
+
+    def one_hot_in_range(self, ids: Any, num_classes: int, axis: int, dtype: str) -> Any:
+        """``one_hot`` of integer ids of any integer dtype that labelkit has just read and found all in
+        ``[0, num_classes)``, so that a backend may use an op that would fail on others (a gather from an
+        identity, a scatter). The default casts them to the default int and calls ``one_hot``.
+        """
+        if self.dtype_name(ids) != self.default_int():  # uint8 ids against arange(300) must not wrap
+            ids = self.cast(ids, self.default_int())
+        return self.one_hot(ids, num_classes, axis, dtype)
+
+    def span(self, x: Any) -> tuple[int, int]:
+        """The smallest and largest value of a non-empty integer array, as Python ints (a host read).
+
+        The default reduces twice and reads both results; a backend with a fused min-max reads once.
+        """
+        return int(self.to_numpy(self.min(x))), int(self.to_numpy(self.max(x)))
 
     def assert_all(self, cond: Any, message: str) -> Any:
         """In-graph assertion where the framework has one (TensorFlow); ``None`` elsewhere."""

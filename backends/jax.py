@@ -192,10 +192,13 @@ class JaxBackend(Backend):
         traced = isinstance(logits, self._tracer) or isinstance(ids, self._tracer)
         return (self._nll_mean if traced else self._nll_mean_jit)(logits, ids, axis)
 
-    def one_hot(self, ids: Any, num_classes: int, axis: int, dtype: str, in_range: bool = False) -> Any:
+    def one_hot(self, ids: Any, num_classes: int, axis: int, dtype: str) -> Any:
         # jax.nn.one_hot compares with an iota: an id outside [0, C) gives an all-zero row.
         fn = self._one_hot if isinstance(ids, self._tracer) else self._one_hot_jit
         return fn(ids, num_classes, axis, dtype, self.default_int())
+
+    def one_hot_in_range(self, ids: Any, num_classes: int, axis: int, dtype: str) -> Any:
+        return self.one_hot(ids, num_classes, axis, dtype)  # the kernel casts narrow ids itself, compiled
 
     def sparse_nll(self, logits: Any, ids: Any, axis: int) -> Any:
         traced = isinstance(logits, self._tracer) or isinstance(ids, self._tracer)

@@ -161,20 +161,23 @@ class NumpyBackend(Backend):
     def take(self, x: Any, idx: Any) -> Any:
         return np.take(x, idx)
 
-    def one_hot(self, ids: Any, num_classes: int, axis: int, dtype: str, in_range: bool = False) -> Any:
-        if in_range and axis == ids.ndim and dtype != "bfloat16" and ids.dtype.kind in "iu":
-            # Ids known to be in range (a negative one would wrap): rows of the identity, as users write
-            # it; a small identity is made once (fancy indexing copies the rows, so it is never handed out).
-            eye = _EYES.get((num_classes, dtype)) if num_classes <= EYE_MAX else None
+    def one_hot_in_range(self, ids: Any, num_classes: int, axis: int, dtype: str) -> Any:
+        # Rows of a small identity made once, as users write it (np.eye(C)[y]). Only where the gather
+        # copies them (ids of rank ≥ 1: a 0-d index would return a view of the identity) and only for a
+        # plain ndarray (a masked array's hidden ids passed the checks, and would index out of range).
+        if (
+            type(ids) is np.ndarray and ids.ndim >= 1 and axis == ids.ndim and num_classes <= EYE_MAX
+            and dtype != "bfloat16" and ids.dtype.kind in "iu"
+        ):
+            eye = _EYES.get((num_classes, dtype))
             if eye is None:
                 eye = np.eye(num_classes, dtype=dtype)
-                if num_classes <= EYE_MAX:
-                    eye.flags.writeable = False
-                    if len(_EYES) >= 64:
-                        _EYES.clear()
-                    _EYES[num_classes, dtype] = eye
+                eye.flags.writeable = False
+                if len(_EYES) >= 64:
+                    _EYES.clear()
+                _EYES[num_classes, dtype] = eye
             return eye[ids]
-        return super().one_hot(ids, num_classes, axis, dtype, in_range)
+        return super().one_hot_in_range(ids, num_classes, axis, dtype)
 
     def sparse_nll(self, logits: Any, ids: Any, axis: int) -> Any:
         # logsumexp minus the gathered logit: no (*S, C) array of log-probabilities is kept.

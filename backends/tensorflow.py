@@ -172,13 +172,18 @@ class TensorflowBackend(Backend):
     def sparse_nll_mean(self, logits: Any, ids: Any, axis: int) -> Any:
         return self.tf.reduce_mean(self.sparse_nll(logits, ids, axis))  # one eager op, not a sum and a division
 
-    def one_hot(self, ids: Any, num_classes: int, axis: int, dtype: str, in_range: bool = False) -> Any:
+    def one_hot(self, ids: Any, num_classes: int, axis: int, dtype: str) -> Any:
         if dtype == "bool":  # tf.one_hot has no bool output
-            return super().one_hot(ids, num_classes, axis, dtype, in_range)
+            return super().one_hot(ids, num_classes, axis, dtype)
         if ids.dtype.name not in _ONE_HOT_IDS:
             ids = self.tf.cast(ids, self.tf.int64)
         # tf.one_hot gives an all-zero row for an id outside [0, depth), negative ones included.
         return self.tf.one_hot(ids, num_classes, axis=axis, dtype=dtype)
+
+    def one_hot_in_range(self, ids: Any, num_classes: int, axis: int, dtype: str) -> Any:
+        if dtype == "bool":
+            return super().one_hot_in_range(ids, num_classes, axis, dtype)
+        return self.one_hot(ids, num_classes, axis, dtype)  # any id dtype tf.one_hot takes, without a cast
 
     def assert_all(self, cond: Any, message: str) -> Any:
         return self.tf.debugging.Assert(self.tf.reduce_all(cond), [message])

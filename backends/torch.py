@@ -16,14 +16,16 @@ _EYES: dict[tuple[Any, ...], Any] = {}
 
 
 def _eye(backend: TorchBackend, n: int, dtype: str, device: Any) -> Any:
-    """The ``n × n`` identity of ``dtype`` on ``device``, made once (at most 256 KiB of float32); labelkit
-    only gathers rows from it, so it is never handed out."""
+    """The ``n × n`` identity of ``dtype`` on the CPU ``device``, made once (at most 512 KiB, float64);
+    labelkit only gathers rows from it into new tensors, so it is never handed out."""
     key = (n, dtype, device)
     eye = _EYES.get(key)
     if eye is None:
         if len(_EYES) >= 64:
             _EYES.clear()
-        eye = _EYES.setdefault(key, backend.torch.eye(n, dtype=getattr(backend.torch, dtype), device=device))
+        with backend.torch.inference_mode(False):  # made inside inference_mode, it would be an inference tensor
+            eye = backend.torch.eye(n, dtype=getattr(backend.torch, dtype), device=device)
+        eye = _EYES.setdefault(key, eye)
     return eye
 
 
@@ -156,6 +158,11 @@ class TorchBackend(Backend):
     def any(self, x: Any) -> Any:
         return self.torch.any(x)
 
+    def span(self, x: Any) -> tuple[int, int]:
+        # One reduction and one read: on a GPU each read is a synchronisation (~10-20 µs).
+        lo, hi = self.torch.aminmax(x)
+        return tuple(self.torch.stack((lo, hi)).tolist())
+
     def to_bool(self, x: Any) -> bool:
         return bool(x)
 
@@ -174,21 +181,22 @@ class TorchBackend(Backend):
     def take(self, x: Any, idx: Any) -> Any:
         return x[idx.long()]
 
-    def one_hot(self, ids: Any, num_classes: int, axis: int, dtype: str, in_range: bool = False) -> Any:
-        if not in_range:  # F.one_hot and scatter_ fail on an id out of range (a device-side assert on CUDA)
-            return super().one_hot(ids, num_classes, axis, dtype, in_range)
+    def one_hot_in_range(self, ids: Any, num_classes: int, axis: int, dtype: str) -> Any:
         torch = self.torch
+        if dtype in ("uint16", "uint32", "uint64"):  # torch has no eye or scalar scatter for these
+            return super().one_hot_in_range(ids, num_classes, axis, dtype)
         if ids.dtype not in (torch.int64, torch.int32):  # uint8 ids would index as a mask
             ids = ids.long()
-        if axis == ids.dim() and num_classes <= EYE_MAX:
-            # Ids known to be in range: rows of a cached identity, one gather (F.one_hot(...).to(dtype)
-            # is two ops, and reads the ids' min and max to check them).
+        if ids.is_cpu and 1 <= ids.dim() == axis and num_classes <= EYE_MAX:
+            # Rows of a cached identity, one gather (F.one_hot(...).to(dtype) is two ops, and reads the
+            # ids' min and max to check them). A CPU only: on a GPU a tensor shared across streams would
+            # need their synchronisation. Rank ≥ 1 only: a 0-d index would return a view of the identity.
             eye = _eye(self, num_classes, dtype, ids.device)
             return torch.index_select(eye, 0, ids) if ids.dim() == 1 else eye[ids]
         shape = list(ids.shape)
         shape.insert(axis, num_classes)
         out = torch.zeros(shape, dtype=getattr(torch, dtype), device=ids.device)
-        return out.scatter_(axis, torch.unsqueeze(ids, axis), 1)
+        return out.scatter_(axis, torch.unsqueeze(ids.long(), axis), 1)
 
     def sparse_nll_mean(self, logits: Any, ids: Any, axis: int) -> Any:
         # The fused kernel's own mean. Every id is a class id here, so its ignore_index (-100) never matches.

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from labelkit import _dispatch
 from labelkit._checks import _ids_in_range
-from labelkit._dispatch import _CACHE
 from labelkit.backends import Backend
 
 __all__ = ["ENABLED", "MISS", "backend_of_pair", "ids_in_range", "plain_check", "plan"]
@@ -41,7 +41,7 @@ def backend_of_pair(a: Any, b: Any = _ALONE) -> Backend | None:
     cls = type(a)
     if b is not _ALONE and type(b) is not cls:
         return None  # mixed types (a list with a tensor...): the general path converts them
-    return _CACHE.get(cls)
+    return _dispatch._CACHE.get(cls)
 
 
 def plan(key: tuple[Any, ...], build: Callable[..., Any], *args: Any) -> Any:
@@ -55,9 +55,12 @@ def plan(key: tuple[Any, ...], build: Callable[..., Any], *args: Any) -> Any:
     return made
 
 
-def ids_in_range(b: Backend, ids: Any, c: int, check_values: Any, size: int) -> bool:
-    """Whether all ``size`` ids lie in ``[0, c)``, read where that is allowed: always when values are
-    checked, and only from host memory when they are not (``check_values=False`` promises no device sync)."""
-    if check_values is False and not b.on_host(ids):
+def ids_in_range(b: Backend, ids: Any, c: int, size: int) -> bool:
+    """Whether all ``size`` ids lie in ``[0, c)``: one read, free for ids in host memory, and the read the
+    checks promise (a sync) for ids on a device."""
+    try:
+        return _ids_in_range(b, ids, c, size)
+    except RuntimeError:
+        # Arrays that hold no readable values though they are not traced (torch.func.vmap's batched
+        # tensors), or a dtype without a device reduction: the general path decides.
         return False
-    return _ids_in_range(b, ids, c, size)

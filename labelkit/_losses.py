@@ -325,7 +325,7 @@ def _sparse_mean_plan(b: Backend, logits: Any, labels: Any, task: str, axis: int
 
 def _sparse_mean_fast(logits: Any, labels: Any, task: str, axis: int, want: str | None, check_values: Any) -> Any:
     """The plain sparse mean on concrete arrays from a plan (see ``labelkit/_fast.py``): the ids are
-    read once, and every id in range goes straight to the fused kernel's mean, as in ``_sparse_loss``
+    read once, and ids all in range go straight to the fused kernel's mean, as in ``_sparse_loss``
     after its checks; ``MISS`` where the general path must answer (an id out of range among them)."""
     b = backend_of_pair(logits, labels)
     key = None if b is None else b.eager_key(logits, labels)
@@ -336,9 +336,16 @@ def _sparse_mean_fast(logits: Any, labels: Any, task: str, axis: int, want: str 
         return MISS
     squeeze_axis, c, class_axis, cast, size = p
     ids = labels if squeeze_axis is None else b.squeeze(labels, squeeze_axis)
-    if not ids_in_range(b, ids, c, check_values, size):
+    x = logits if cast is None else b.cast(logits, cast)
+    if check_values is not False or b.on_host(ids):
+        # One read of the ids: free in host memory; on a device, the sync the checks promise.
+        return b.sparse_nll_mean(x, ids, class_axis) if ids_in_range(b, ids, c, size) else MISS
+    # Unchecked ids on a device, never read: the kernel runs on clipped ids (never a device-side assert),
+    # and an id the clip moved makes the mean NaN, as in ``_sparse_loss``.
+    if b.dtype_name(ids) not in ("int32", "int64"):
         return MISS
-    return b.sparse_nll_mean(logits if cast is None else b.cast(logits, cast), ids, class_axis)
+    safe = b.clip(ids, 0, c - 1)
+    return b.where(b.any(safe != ids), float("nan"), b.sparse_nll_mean(x, safe, class_axis))
 
 
 def _run(

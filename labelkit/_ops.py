@@ -232,13 +232,14 @@ def _one_hot_core(
     # inputs each framework op costs more than the arithmetic.
     name = b.dtype_name(ids)
     if dtype_kind(name) != "f":
-        in_range = checked and ignore_index is None
+        if checked and ignore_index is None:
+            return b.one_hot_in_range(ids, c, out_axis, dtype)
+        if name != b.default_int():  # compare in the default int: uint8 ids == 300 would wrap
+            ids = b.cast(ids, b.default_int())
         if ignore_index is not None and 0 <= ignore_index < c:
-            if name != b.default_int():  # compare in the default int: uint8 ids == 300 would wrap
-                ids = b.cast(ids, b.default_int())
             ids = b.where(ids == ignore_index, -1, ids)  # -1 matches no class: an all-zero row
         # The backend's one-hot (the framework's own op where it gives zero rows out of range, as here).
-        return b.one_hot(ids, c, out_axis, dtype, in_range)
+        return b.one_hot(ids, c, out_axis, dtype)
     if name in ("float16", "bfloat16"):
         ids, name = b.cast(ids, "float32"), "float32"
     classes = b.arange(c, ids)
@@ -411,13 +412,18 @@ def _one_hot_fast(labels: Any, num_classes: int, axis: int, dtype: Any, check_va
         return MISS
     squeeze_axis, out_axis, out_dtype, size = p
     ids = labels if squeeze_axis is None else b.squeeze(labels, squeeze_axis)
-    if check_values is False and not b.one_hot_reads_ids:
-        in_range = False  # the framework's one-hot gives the zero rows itself: no read needed
+    if check_values is False and not (b.one_hot_reads_ids and b.on_host(ids)):
+        in_range = False  # no read: the framework's one-hot gives zero rows, or the ids are on a device
     else:
-        in_range = ids_in_range(b, ids, num_classes, check_values, size)
-    if not in_range and check_values is not False:
+        # One read of the ids: free in host memory; on a device, the sync the checks promise.
+        in_range = ids_in_range(b, ids, num_classes, size)
+    if in_range:
+        return b.one_hot_in_range(ids, num_classes, out_axis, out_dtype)
+    if check_values is not False:
         return MISS  # an id out of range: the general path names it
-    return b.one_hot(ids, num_classes, out_axis, out_dtype, in_range)
+    if b.dtype_name(ids) != b.default_int():
+        ids = b.cast(ids, b.default_int())
+    return b.one_hot(ids, num_classes, out_axis, out_dtype)
 
 
 def squeeze(labels: Any, like: Any) -> Any:

@@ -405,3 +405,26 @@ def test_torch_parameter_dispatches_to_torch():
     assert lk.backend_of(logits) == "torch"
     out = lk.one_hot([2, 0], like=logits)
     np.testing.assert_array_equal(out.detach().numpy(), [[0, 0, 1], [1, 0, 0]])
+
+
+def test_a_backend_written_for_the_first_one_hot_signature_still_works(toy):
+    """A plug-in that overrides ``one_hot(ids, num_classes, axis, dtype)`` and knows nothing of
+    ``one_hot_in_range`` gets ids in the default int, with checks on or off."""
+    seen = []
+
+    class OldToy(ToyBackend):
+        one_hot_in_range = Backend.one_hot_in_range  # what a plug-in written before it inherits
+
+        def one_hot(self, ids, num_classes, axis, dtype):
+            seen.append(ids.data.dtype)
+            return Backend.one_hot(self, ids, num_classes, axis, dtype)
+
+    lk.register_backend(OldToy(toy))
+    labels = toy.ToyArray(np.array([2, 0, 7, 255], np.uint8))
+    rows = lk.one_hot(labels, 300, check_values=False)  # uint8 ids against 300 classes: no wrap
+    assert rows.data.shape == (4, 300)
+    np.testing.assert_array_equal(rows.data.argmax(axis=1), [2, 0, 7, 255])
+    rows = lk.one_hot(labels, 5, check_values=False)  # out of range: zero rows
+    np.testing.assert_array_equal(rows.data.sum(axis=1), [1, 1, 0, 0])
+    np.testing.assert_array_equal(lk.one_hot(toy.ToyArray(np.array([2, 0], np.uint8)), 3).data, [[0, 0, 1], [1, 0, 0]])
+    assert len(seen) == 3 and all(d == np.int64 for d in seen)

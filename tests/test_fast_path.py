@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 import labelkit as lk
 from labelkit import _fast
 from labelkit._checks import host_in_range
+from labelkit._dispatch import get_backend
 from labelkit.errors import LabelValueError
 from strategies import INT_DTYPES, batch_shapes, class_ids, num_classes
 
@@ -77,24 +78,45 @@ def sparse_calls(draw: Any) -> tuple[np.ndarray, np.ndarray, int, int, str, bool
     return logits, labels, c, axis, dtype, column
 
 
-@given(case=sparse_calls(), check=st.sampled_from(CHECKS))
-def test_cross_entropy_fast_equals_general(backend, case, check):
+@contextlib.contextmanager
+def ids_on_a_device(backend: Any, device: bool) -> Iterator[None]:
+    """With ``device``, the backend reports every array as off the host, so that the fast path takes its
+    device flow (kernel first, then one read; no read with checks off) on this CPU. NumPy arrays are
+    always on the host: it is left as it is."""
+    if not device or backend.name == "numpy":
+        yield
+        return
+    cls = type(get_backend(backend.to_backend(np.zeros(1))))
+    saved = cls.on_host
+    cls.on_host = lambda self, x: False
+    try:
+        yield
+    finally:
+        cls.on_host = saved
+
+
+@given(case=sparse_calls(), check=st.sampled_from(CHECKS), device=st.booleans())
+def test_cross_entropy_fast_equals_general(backend, case, check, device):
     logits, labels, _, axis, _, _ = case
     z, y = backend.to_backend(logits), backend.to_backend(labels)
     for fn in (
         lambda: lk.cross_entropy(z, y, axis=axis, check_values=check),
         lambda: lk.sparse_categorical_crossentropy(z, y, axis=axis, check_values=check),
     ):
-        fast = outcome(backend, fn)
-        fast_again = outcome(backend, fn)  # the second call runs from the remembered plan
+        with ids_on_a_device(backend, device):
+            fast = outcome(backend, fn)
+            fast_again = outcome(backend, fn)  # the second call runs from the remembered plan
         with general_path():
             general = outcome(backend, fn)
         assert_same(fast, general, exact=False)
         assert_same(fast_again, general, exact=False)
 
 
-@given(case=sparse_calls(), check=st.sampled_from(CHECKS), dtype=st.sampled_from([None, "float32", "int32", "bool"]))
-def test_one_hot_fast_equals_general(backend, case, check, dtype):
+@given(
+    case=sparse_calls(), check=st.sampled_from(CHECKS), dtype=st.sampled_from([None, "float32", "int32", "bool"]),
+    device=st.booleans(),
+)
+def test_one_hot_fast_equals_general(backend, case, check, dtype, device):
     _, labels, c, axis, _, column = case
     y = backend.to_backend(labels)
     out_axis = -1 if column else axis  # a column's trailing axis is squeezed: rank + 1 axes out
@@ -102,8 +124,9 @@ def test_one_hot_fast_equals_general(backend, case, check, dtype):
     def fn():
         return lk.one_hot(y, c, axis=out_axis, dtype=dtype, check_values=check)
 
-    fast = outcome(backend, fn)
-    fast_again = outcome(backend, fn)
+    with ids_on_a_device(backend, device):
+        fast = outcome(backend, fn)
+        fast_again = outcome(backend, fn)
     with general_path():
         general = outcome(backend, fn)
     assert_same(fast, general, exact=True)
@@ -199,3 +222,75 @@ def test_tracing_never_takes_the_fast_path(framework, monkeypatch):
 )
 def test_host_in_range(ids, c, expected):
     assert host_in_range(ids, c) is expected
+
+
+def test_one_hot_of_a_single_id_is_a_fresh_array(backend):
+    """A 0-d id gathers one row: never a view of the cached identity (which a write would corrupt)."""
+    one = lk.one_hot(backend.to_backend(np.array(2), backend.default_int), 5)
+    if backend.name in ("numpy", "torch"):
+        one[2] = 7
+    rows = lk.one_hot(backend.to_backend(np.array([2, 0]), backend.default_int), 5)
+    np.testing.assert_array_equal(backend.to_numpy(rows), np.eye(5, dtype=np.float32)[[2, 0]])
+    np.testing.assert_array_equal(
+        backend.to_numpy(lk.one_hot(backend.to_backend(np.array(2), backend.default_int), 5)), np.eye(5)[2]
+    )
+
+
+def test_one_hot_with_a_million_classes_builds_no_identity(backend):
+    """Past the cached sizes, one-hot rows cost their own size, not C × C (here 4 TB)."""
+    ids = backend.to_backend(np.array([1, 999_999]), backend.default_int)
+    for check in CHECKS:
+        rows = backend.to_numpy(lk.one_hot(ids, 1_000_000, check_values=check))
+        assert rows.shape == (2, 1_000_000)
+        np.testing.assert_array_equal(rows.argmax(axis=1), [1, 999_999])
+        assert rows.sum() == 2
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=["auto", "unchecked", "checked"])
+@pytest.mark.parametrize("dtype", ["uint8", "int16", "uint16", "int32", "bool"])
+def test_one_hot_output_dtypes_agree_on_both_paths(backend, dtype, check):
+    ids = backend.to_backend(np.array([2, 0, 4]), backend.default_int)
+
+    def fn():
+        return lk.one_hot(ids, 5, dtype=dtype, check_values=check)
+
+    fast = outcome(backend, fn)
+    with general_path():
+        general = outcome(backend, fn)
+    assert_same(fast, general, exact=True)
+
+
+def test_vmapped_calls_go_the_general_way(backend):
+    """Batched arrays of torch.func.vmap / jax.vmap / tf.vectorized_map hold no readable values: the
+    fast path leaves them to the general path, with checks off as with them on."""
+    if backend.name == "numpy":
+        pytest.skip("NumPy has no vmap")
+    logits = np.random.default_rng(1).standard_normal((3, 4, 5)).astype(np.float32)
+    ids = np.array([[0, 1, 2, 3], [4, 0, 1, 2], [3, 4, 0, 1]])
+    z, y = backend.to_backend(logits), backend.to_backend(ids, backend.default_int)
+
+    def per_example(a, b):
+        return lk.cross_entropy(a, b, check_values=False), lk.one_hot(b, 5, check_values=False)
+
+    if backend.name == "torch":
+        import torch
+
+        loss, rows = torch.func.vmap(per_example)(z, y)
+    elif backend.name == "jax":
+        import jax
+
+        loss, rows = jax.vmap(per_example)(z, y)
+    else:
+        import tensorflow as tf
+
+        loss, rows = tf.vectorized_map(lambda t: per_example(*t), (z, y))
+    expected = [float(lk.cross_entropy(logits[i], ids[i])) for i in range(3)]
+    np.testing.assert_allclose(backend.to_numpy(loss), expected, rtol=1e-5)
+    np.testing.assert_array_equal(backend.to_numpy(rows), np.eye(5)[ids])
+
+
+def test_masked_ids_one_hot_as_before():
+    """A NumPy masked array's hidden ids pass the checks (NumPy's min and max skip them); they must
+    still give zero rows, not index out of range."""
+    rows = lk.one_hot(np.ma.array([1, 7], mask=[False, True]), 3)
+    np.testing.assert_array_equal(np.asarray(rows), [[0, 1, 0], [0, 0, 0]])
