@@ -23,6 +23,8 @@ import sys
 import time
 from typing import Any
 
+import numpy as np
+
 from benchmarks import _harness as h
 
 NAME = "gpu"
@@ -78,7 +80,9 @@ def _timings(fw: h.Framework, quick: bool) -> list[dict[str, Any]]:
     ):
         cands = {"native": native, "labelkit": lk_auto, "labelkit (check_values=False)": lk_off}
         t = h.compare(cands, baseline="native", block=fw.block, rounds=rounds, sample_s=sample)
-        labels = {"native": fw.calls["one_hot" if "one_hot" in what else "sparse_ce"]}
+        call = "lk.one_hot(y, C" if "one_hot" in what else "lk.cross_entropy(z, y"
+        labels = {"native": fw.calls["one_hot" if "one_hot" in what else "sparse_ce"], "labelkit": call + ")",
+                  "labelkit (check_values=False)": call + ", check_values=False)"}
         rows += h.time_rows(t, backend=f"{fw.name}-gpu", what=what, labels=labels, baseline=labels["native"])
     # 2. sparse CE at scale
     n, c = (1024, 100) if quick else (8192, 1000)
@@ -96,7 +100,9 @@ def _timings(fw: h.Framework, quick: bool) -> list[dict[str, Any]]:
             jf = fw.jit(fw.fwd_bwd(fn) if grad else fn)
             cands[name] = lambda jf=jf: jf(z, y)
         t = h.compare(cands, baseline="native", block=fw.block, rounds=rounds, sample_s=sample, warmup=2)
-        labels = {"native": fw.calls["sparse_ce"], "one-hot path": fw.calls["onehot_ce"]}
+        labels = {"native": fw.calls["sparse_ce"], "one-hot path": fw.calls["onehot_ce"],
+                  "labelkit": "lk.cross_entropy(z, y)",
+                  "labelkit (check_values=False)": "lk.cross_entropy(z, y, check_values=False)"}
         rows += h.time_rows(t, backend=f"{fw.name}-gpu", what=f"sparse CE {what} (N={n}, C={c})", labels=labels,
                             baseline=labels["native"])
     return rows
@@ -132,6 +138,16 @@ def _torch_checks(fw: h.TorchFramework) -> list[dict[str, Any]]:
     else:
         out.append({"check": "no host sync with check_values=False", "ok": None, "detail": "skipped on CPU"})
     out += _bad_id_checks(fw, lambda a: fw.array(a), lambda x: float(x.detach().cpu()))
+    out += _paths_agree(fw, lambda a: fw.array(a), lambda x: x.detach().float().cpu().numpy())
+    y_u16 = fw.array(np.arange(5000) % 10).to(torch.uint16)  # more ids than the host read takes
+    z_big = fw.array(h.data(5000, 10)[0])
+    try:
+        same = bool(torch.equal(lk.one_hot(y_u16, 10), lk.one_hot(y_u16.long(), 10))) and abs(
+            float(lk.cross_entropy(z_big, y_u16)) - float(lk.cross_entropy(z_big, y_u16.long()))) < 1e-6
+        detail = "" if same else "values differ"
+    except Exception as exc:
+        same, detail = False, f"{type(exc).__name__}: {exc}"[:200]
+    out.append({"check": "uint16 ids (5000) give what int64 ids give", "ok": same, "detail": detail})
     if fw.device == "cuda":
         torch.cuda.synchronize()  # a device-side assert would surface here
         ok = float((torch.ones(2, device="cuda") * 2).sum().cpu()) == 4.0
@@ -164,6 +180,36 @@ def _bad_id_checks(fw: h.Framework, arr: Any, scalar: Any) -> list[dict[str, Any
     return out
 
 
+def _paths_agree(fw: h.Framework, arr: Any, to_np: Any) -> list[dict[str, Any]]:
+    """The eager fast path and the general path (``labelkit._fast.ENABLED = False``) give the same values
+    on the device, ids in range and out of range, checks on and off."""
+    import labelkit as lk
+    from labelkit import _fast
+
+    z_np, y_np = h.data(64, 10, label_dtype=h.label_dtype(fw))
+    bad_np = y_np.copy()
+    bad_np[3] = 12
+    z, y, bad = arr(z_np), arr(y_np), arr(bad_np)
+    calls = {
+        "cross_entropy": lambda: lk.cross_entropy(z, y),
+        "cross_entropy unchecked": lambda: lk.cross_entropy(z, y, check_values=False),
+        "cross_entropy unchecked, id out of range": lambda: lk.cross_entropy(z, bad, check_values=False),
+        "one_hot": lambda: lk.one_hot(y, 10),
+        "one_hot unchecked, id out of range": lambda: lk.one_hot(bad, 10, check_values=False),
+    }
+    differ = []
+    for name, call in calls.items():
+        fast = to_np(call())
+        _fast.ENABLED = False
+        try:
+            general = to_np(call())
+        finally:
+            _fast.ENABLED = True
+        if not np.allclose(fast, general, rtol=1e-5, atol=1e-6, equal_nan=True):
+            differ.append(name)
+    return [{"check": "fast path = general path (5 calls)", "ok": not differ, "detail": ", ".join(differ)}]
+
+
 def _jax_checks(fw: h.JaxFramework) -> list[dict[str, Any]]:
     import labelkit as lk
 
@@ -179,6 +225,7 @@ def _jax_checks(fw: h.JaxFramework) -> list[dict[str, Any]]:
          "detail": str(g.devices())},
     ]
     out += _bad_id_checks(fw, fw.array, lambda x: float(x))
+    out += _paths_agree(fw, fw.array, lambda x: np.asarray(x, dtype=np.float64))
     return out
 
 
