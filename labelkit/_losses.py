@@ -337,15 +337,12 @@ def _sparse_mean_fast(logits: Any, labels: Any, task: str, axis: int, want: str 
     squeeze_axis, c, class_axis, cast, size = p
     ids = labels if squeeze_axis is None else b.squeeze(labels, squeeze_axis)
     x = logits if cast is None else b.cast(logits, cast)
-    if check_values is not False or b.on_host(ids):
-        # One read of the ids: free in host memory; on a device, the sync the checks promise.
-        return b.sparse_nll_mean(x, ids, class_axis) if ids_in_range(b, ids, c, size) else MISS
-    # Unchecked ids on a device, never read: the kernel runs on clipped ids (never a device-side assert),
-    # and an id the clip moved makes the mean NaN, as in ``_sparse_loss``.
-    if b.dtype_name(ids) not in ("int32", "int64"):
+    if check_values is False and not b.on_host(ids):
+        # Unchecked ids on a device are never read: ``_sparse_loss`` sanitises them there, element by
+        # element (a NaN mean with the valid elements' gradient, which a fused mean cannot give).
         return MISS
-    safe = b.clip(ids, 0, c - 1)
-    return b.where(b.any(safe != ids), float("nan"), b.sparse_nll_mean(x, safe, class_axis))
+    # One read of the ids: free in host memory; on a device, the sync the checks promise.
+    return b.sparse_nll_mean(x, ids, class_axis) if ids_in_range(b, ids, c, size) else MISS
 
 
 def _run(

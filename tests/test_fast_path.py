@@ -294,3 +294,26 @@ def test_masked_ids_one_hot_as_before():
     still give zero rows, not index out of range."""
     rows = lk.one_hot(np.ma.array([1, 7], mask=[False, True]), 3)
     np.testing.assert_array_equal(np.asarray(rows), [[0, 1, 0], [0, 0, 0]])
+
+
+def test_an_unchecked_id_out_of_range_keeps_the_general_gradient(backend):
+    """The mean is NaN, and the valid elements keep their gradient, as on the general path: on the host
+    and on a device alike."""
+    if backend.name == "numpy":
+        pytest.skip("NumPy has no gradient")
+    from loss_helpers import value_and_grad
+
+    logits = np.random.default_rng(2).standard_normal((4, 3)).astype(np.float32)
+    y = backend.to_backend(np.array([0, 1, 2, 5]), backend.default_int)
+
+    def grads() -> np.ndarray:
+        return value_and_grad(backend, lambda z: lk.cross_entropy(z, y, check_values=False), backend.to_backend(logits))
+
+    for device in (False, True):
+        with ids_on_a_device(backend, device):
+            loss, fast = grads()
+        with general_path():
+            _, general = grads()
+        assert np.isnan(float(backend.to_numpy(loss)))
+        np.testing.assert_allclose(fast, general, rtol=1e-6, atol=1e-7)
+        assert np.abs(general[:3]).sum() > 0 and not np.any(general[3])
