@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PRIMITIVES", "Backend"]
+__all__ = ["EYE_MAX", "PRIMITIVES", "Backend", "cached_identity"]
 
 # The names every backend implements; the conformance test compares their signatures.
 PRIMITIVES = (
@@ -74,6 +74,22 @@ PRIMITIVES = (
     "one_hot_in_range",
     "assert_all",
 )
+
+
+EYE_MAX = 256  # classes: up to this many, in-range one-hot rows may be gathered from a cached identity
+_EYES: dict[tuple[Any, ...], Any] = {}
+
+
+def cached_identity(key: tuple[Any, ...], make: Any) -> Any:
+    """The identity matrix remembered under ``key`` (``make()`` on the first call), for backends that
+    gather in-range one-hot rows from it. At most 64 are kept (each at most ``EYE_MAX``² elements);
+    callers only gather rows into new arrays, so an identity is never handed out."""
+    eye = _EYES.get(key)
+    if eye is None:
+        if len(_EYES) >= 64:
+            _EYES.clear()
+        eye = _EYES.setdefault(key, make())
+    return eye
 
 
 class Backend:

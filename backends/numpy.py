@@ -5,15 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from labelkit.backends import Backend
+from labelkit.backends import EYE_MAX, Backend, cached_identity
 
 __all__ = ["NumpyBackend"]
 
 
 _DTYPE_NAMES: dict[Any, str] = {}
 
-EYE_MAX = 256  # classes: up to this many, in-range one-hot rows are gathered from a cached identity
-_EYES: dict[tuple[int, str], np.ndarray] = {}
 
 
 def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
@@ -22,6 +20,11 @@ def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
     with np.errstate(divide="ignore", over="ignore"):  # x - m of ±3e38 logits: -inf, exp(-inf) = 0
         out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
     return out
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
 
 
 def _pick(logits: np.ndarray, ids: np.ndarray, axis: int) -> np.ndarray:
@@ -169,13 +172,7 @@ class NumpyBackend(Backend):
             type(ids) is np.ndarray and ids.ndim >= 1 and axis == ids.ndim and num_classes <= EYE_MAX
             and dtype != "bfloat16" and ids.dtype.kind in "iu"
         ):
-            eye = _EYES.get((num_classes, dtype))
-            if eye is None:
-                eye = np.eye(num_classes, dtype=dtype)
-                eye.flags.writeable = False
-                if len(_EYES) >= 64:
-                    _EYES.clear()
-                _EYES[num_classes, dtype] = eye
+            eye = cached_identity(("numpy", num_classes, dtype), lambda: _read_only(np.eye(num_classes, dtype=dtype)))
             return eye[ids]
         return super().one_hot_in_range(ids, num_classes, axis, dtype)
 

@@ -5,28 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from labelkit.backends import Backend
+from labelkit.backends import EYE_MAX, Backend, cached_identity
 
 __all__ = ["TorchBackend"]
 
 _DTYPE_NAMES: dict[Any, str] = {}
 
-EYE_MAX = 256  # classes: up to this many, in-range one-hot rows are gathered from a cached identity
-_EYES: dict[tuple[Any, ...], Any] = {}
-
-
 def _eye(backend: TorchBackend, n: int, dtype: str, device: Any) -> Any:
-    """The ``n × n`` identity of ``dtype`` on the CPU ``device``, made once (at most 512 KiB, float64);
-    labelkit only gathers rows from it into new tensors, so it is never handed out."""
-    key = (n, dtype, device)
-    eye = _EYES.get(key)
-    if eye is None:
-        if len(_EYES) >= 64:
-            _EYES.clear()
-        with backend.torch.inference_mode(False):  # made inside inference_mode, it would be an inference tensor
-            eye = backend.torch.eye(n, dtype=getattr(backend.torch, dtype), device=device)
-        eye = _EYES.setdefault(key, eye)
-    return eye
+    """The ``n × n`` identity of ``dtype`` on the CPU ``device``, made once (at most 512 KiB, float64)."""
+    torch = backend.torch
+
+    def make() -> Any:
+        with torch.inference_mode(False):  # made inside inference_mode, it would be an inference tensor
+            return torch.eye(n, dtype=getattr(torch, dtype), device=device)
+
+    return cached_identity(("torch", n, dtype, device), make)
 
 
 class TorchBackend(Backend):
