@@ -74,7 +74,12 @@ class JaxBackend(Backend):
         return np.asarray(x).ravel().tolist()
 
     def shape(self, x: Any) -> tuple[int | None, ...]:
-        return tuple(x.shape)
+        shape = x.shape
+        for d in shape:
+            if type(d) is not int:
+                # jax.export's symbolic dims (``b``): unknown while tracing, as TensorFlow's None.
+                return tuple(d if type(d) is int else None for d in shape)
+        return tuple(shape)
 
     def dtype_name(self, x: Any) -> str:
         name = _DTYPE_NAMES.get(x.dtype)
@@ -130,6 +135,9 @@ class JaxBackend(Backend):
 
     def log1p(self, x: Any) -> Any:
         return self.jnp.log1p(x)
+
+    def softplus(self, x: Any) -> Any:
+        return self.jax.nn.softplus(x)
 
     def maximum(self, a: Any, b: Any) -> Any:
         return self.jnp.maximum(a, b)

@@ -104,6 +104,9 @@ class TensorflowBackend(Backend):
     def log1p(self, x: Any) -> Any:
         return self.tf.math.log1p(x)
 
+    def softplus(self, x: Any) -> Any:
+        return self.tf.math.softplus(x)
+
     def maximum(self, a: Any, b: Any) -> Any:
         return self.tf.maximum(a, self.tf.cast(b, a.dtype))
 
@@ -187,3 +190,22 @@ class TensorflowBackend(Backend):
 
     def assert_all(self, cond: Any, message: str) -> Any:
         return self.tf.debugging.Assert(self.tf.reduce_all(cond), [message])
+
+    def runtime_shape(self, x: Any) -> Any:
+        return self.tf.shape(x, out_type=self.tf.int64)
+
+    def cond(self, pred: Any, true_fn: Any, false_fn: Any) -> Any:
+        return self.tf.cond(pred, true_fn, false_fn)
+
+    def guard(self, x: Any, cond: Any, parts: tuple[Any, ...]) -> Any:
+        # The dependency orders the assertion before everything computed from x (the cond's branches),
+        # which would otherwise fail first with the framework's own message. XLA compiles Assert to nothing.
+        tf = self.tf
+        check = tf.debugging.Assert(cond, list(parts), summarize=16)
+        with tf.control_dependencies([check]):
+            return tf.identity(x)
+
+    def ensure_dim(self, x: Any, axis: int, size: int) -> Any:
+        shape = [None] * x.shape.rank
+        shape[axis] = size
+        return self.tf.ensure_shape(x, shape)

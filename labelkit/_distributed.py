@@ -16,8 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from labelkit._checks import effective_ignore_index, validate_ignore_index
-from labelkit._losses import _class_shape, _class_weight, _compute_dtype, _ones
-from labelkit._ops import Prepared, prepare
+from labelkit._losses import _class_shape, _class_weight, _compute_dtype, _ones, check_ignore_index_format
+from labelkit._ops import Prepared, decided, prepare
 from labelkit._spec import ArgumentError, dtype_kind
 from labelkit.backends import Backend
 
@@ -57,7 +57,20 @@ def valid_mask(
     """
     ignore_index = validate_ignore_index(ignore_index)
     p = prepare(logits, labels, task=task, axis=axis, ignore_index=ignore_index, check_values=False)
-    return _keep_mask(p, ignore_index)
+    if p.reading is None or ignore_index is None:
+        return _keep_mask(p, ignore_index)
+
+    def mask(q: Prepared) -> Any:
+        # Labels whose width is read at run time (rule 6): one mask of shape S from either reading.
+        keep = _keep_mask(q, ignore_index)
+        if keep is None:
+            b = q.backend
+            per_element = b.sum(q.labels, q.spec.axis) if q.spec.label_format == "dense" else q.labels
+            per_element = b.cast(per_element, "float32")
+            keep = b.isfinite(per_element) | ~b.isfinite(per_element)  # every element counts
+        return keep
+
+    return decided(p, mask)
 
 
 def count_valid(
@@ -73,7 +86,8 @@ def count_valid(
 
     ``D`` is the number of elements whose label is not ``ignore_index``; with ``class_weight``
     (multiclass and binary) it is ``Σ_i Σ_c w_c t_ic`` instead — PyTorch's ``Σ_i w[y_i]`` for sparse
-    labels, ignored elements left out. So, whenever ``D > 0``::
+    labels, ignored elements left out; negative weights count as they are, as in PyTorch. So, whenever
+    ``D != 0`` (``D = 0`` gives a mean of 0)::
 
         cross_entropy(logits, labels, reduction="mean", **kw)
             == cross_entropy(logits, labels, reduction="sum", **kw) / count_valid(logits, labels, **kw)
@@ -99,7 +113,8 @@ def count_valid(
 
     Raises:
       ShapeMismatchError: the labels do not fit the logits.
-      ArgumentError: a keyword argument out of range.
+      ArgumentError: a keyword argument out of range, or an ``ignore_index`` (other than PyTorch's
+        default -100) with labels that are not class ids, as the loss refuses it.
 
     >>> import numpy as np, labelkit as lk
     >>> logits = np.zeros((4, 3), "float32")
@@ -112,7 +127,16 @@ def count_valid(
     """
     ignore_index = validate_ignore_index(ignore_index)
     p = prepare(logits, labels, task=task, axis=axis, ignore_index=ignore_index, check_values=False)
+    check_ignore_index_format(p, ignore_index)  # as the loss refuses it
+    # Labels whose width is read at run time (rule 6): the count of the reading the graph selects.
+    return decided(p, lambda q: _count(q, class_weight, ignore_index))
+
+
+def _count(p: Prepared, class_weight: Any, ignore_index: int | None) -> Any:
+    """``count_valid`` of prepared labels (of one format)."""
     b, spec = p.backend, p.spec
+    # Counted on the logits' device, where the loss and the class weights are (labels may be elsewhere).
+    p.labels = b.asarray(p.labels, p.logits)
     dtype = _compute_dtype(b, p.logits)
     keep = _keep_mask(p, ignore_index)
     fmt = spec.label_format
@@ -120,8 +144,9 @@ def count_valid(
         c = spec.num_classes
         if c is None:
             raise ArgumentError(
-                "logits: the class axis is unknown while tracing, and sparse labels need it. Give the logits "
-                "a static number of classes (e.g. tf.TensorSpec((None, 1000)))."
+                f"logits: the number of classes (axis {spec.axis}) is unknown while tracing (a None or symbolic "
+                f"dim), and sparse labels need it. Give the logits a static number of classes, e.g. "
+                f"tf.TensorSpec((None, 1000)), or jax.export with logits of shape (b, 1000)."
             )
         ids = p.labels
         if class_weight is None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from labelkit import _fast
@@ -16,7 +17,7 @@ from labelkit._spec import ArgumentError, Spec, dtype_kind, fmt_shape, infer_fro
 from labelkit.backends import Backend
 from labelkit.errors import LabelkitError, ShapeMismatchError
 
-__all__ = ["Prepared", "align", "infer", "one_hot", "prepare", "squeeze", "to_sparse", "validate"]
+__all__ = ["Prepared", "align", "decided", "infer", "one_hot", "prepare", "squeeze", "to_sparse", "validate"]
 
 
 @dataclass
@@ -29,6 +30,10 @@ class Prepared:
     labels: Any  # sparse: ids of shape B; binary: targets of shape B; dense: the logits' shape
     raw_labels: Any
     checked: str  # "eager", "graph" or "" (skipped)
+    # Labels whose width is read at run time (``spec.deferred``, multiclass): their size at the class
+    # axis, and the ``Prepared`` of each reading (``"sparse"``, ``"dense"``), built inside a branch.
+    width: Any = None
+    reading: Callable[[str], Prepared] | None = None
 
 
 def _dtype_name(dtype: Any) -> str:
@@ -85,6 +90,8 @@ def _infer(backend: Backend, logits: Any, labels: Any, task: str, axis: int) -> 
     spec = infer_from_shapes(
         lshape, yshape, labels_dtype=ydtype, logits_dtype=ldtype, task=task, axis=axis, backend=backend.name
     )
+    if spec.deferred:
+        _require_branch(backend, spec, lshape, yshape, labels)
     if cacheable:
         if len(_SPEC_CACHE) >= _SPEC_CACHE_MAX:
             _SPEC_CACHE.clear()
@@ -98,6 +105,113 @@ def _squeeze_labels(backend: Backend, spec: Spec, logits: Any, labels: Any) -> A
     return labels
 
 
+def _require_branch(backend: Backend, spec: Spec, lshape: Any, yshape: Any, labels: Any) -> None:
+    """Labels of unknown width need a framework that branches on a run-time shape (TensorFlow). Elsewhere
+    (JAX's symbolic dims) a ``ShapeMismatchError`` asks for a static shape: never a guess (rule 6)."""
+    if backend.runtime_shape(labels) is not None:
+        return
+    ax = spec.axis
+    if spec.num_classes is None:
+        raise ShapeMismatchError(
+            f"logits have shape {fmt_shape(lshape)} and labels {fmt_shape(yshape)}: the number of classes "
+            f"(axis {ax}) is unknown while tracing, and {backend.name} cannot branch on a run-time shape. "
+            f"Give the logits a static number of classes (e.g. jax.export with logits of shape (b, 1000))."
+        )
+    full = tuple(lshape)
+    column = full[:ax] + (1,) + full[ax + 1 :]
+    if spec.task == "multiclass":
+        expected = (
+            f"class ids of shape {fmt_shape(full[:ax] + full[ax + 1 :])} or {fmt_shape(column)}, or rows of "
+            f"shape {fmt_shape(full)}"
+        )
+        why = f"labelkit never guesses whether they hold class ids (size 1) or rows (size {spec.num_classes})"
+    else:
+        expected = fmt_shape(column if spec.task == "binary" else full)
+        why = "a size that differs would be broadcast"
+    raise ShapeMismatchError(
+        f"labels have shape {fmt_shape(yshape)}, whose size on the class axis {ax} is unknown while tracing, "
+        f"and {backend.name} cannot branch on a run-time shape: {why}. Give the labels a static shape: "
+        f"{expected}."
+    )
+
+
+def _first_entry(b: Backend, labels: Any, axis: int) -> Any:
+    """The labels without their class axis of size 1, read by a reduction rather than a squeeze: XLA
+    compiles both branches of a run-time choice for the actual shapes, and a squeeze of the rows' branch
+    would not compile."""
+    if dtype_kind(b.dtype_name(labels)) == "b":
+        labels = b.cast(labels, "uint8")  # no max of bools in TensorFlow
+        return b.cast(b.max(labels, axis), "bool")
+    return b.max(labels, axis)
+
+
+def _read_width(
+    b: Backend, spec: Spec, logits: Any, labels: Any, mode: str, ignore_index: int | None, want: str | None,
+    reason: str = "", fix: str = "pass class ids of shape (N,) or (N, 1), or rows with one column per class.",
+) -> Prepared:
+    """Labels whose size at the class axis is unknown while tracing (SPEC "Inference", rule 6), read
+    when the graph runs: size 1 as class ids (binary targets), size C as rows; any other size stops the
+    graph with an assertion naming both shapes. ``want`` (``"sparse"``, ``"dense"``) allows one reading
+    only, for ``reason``. Returns the ``Prepared`` of the one reading allowed, or, where both are
+    (multiclass), one whose ``reading`` builds either inside the branch ``decided`` takes."""
+    ax = spec.axis
+    c = spec.num_classes
+    yshape, zshape = b.runtime_shape(labels), b.runtime_shape(logits)
+    width = yshape[ax]
+    if spec.task == "binary":
+        want, reason = "binary", "binary targets have one column"
+    elif spec.task == "multilabel":
+        want, reason = "dense", "multi-hot rows have one column per class"
+    elif want is None and ignore_index is not None and ignore_index != -100:
+        # Rows hold no ids to ignore (an ArgumentError when their width is static).
+        want, reason = "sparse", f"ignore_index={ignore_index} was given, and only class ids hold ids to ignore"
+    classes = zshape[ax] if c is None else c
+    c_txt = "C" if c is None else str(c)
+    if want in ("sparse", "binary"):
+        ok = width == 1
+        expected = f"size 1 on axis {ax} ({reason})"
+    elif want == "dense":
+        ok = width == classes
+        expected = f"size {c_txt} on axis {ax}, one column per class ({reason})"
+    else:
+        ok = (width == 1) | (width == classes)
+        expected = (
+            f"labels whose size on axis {ax} is unknown while tracing are read when the graph runs: size 1 "
+            f"as class ids, size {c_txt} as one-hot/probability rows; any other size is an error"
+        )
+    labels = b.guard(labels, ok, (
+        "labelkit ShapeMismatchError: labels have shape", yshape, "but logits have shape", zshape,
+        f"(class axis {ax}); expected {expected}. Fix: {fix}",
+    ))
+
+    def reading(fmt: str) -> Prepared:
+        s = replace(spec, label_format=fmt, squeeze=fmt != "dense", deferred=False)
+        y = labels if fmt == "dense" else _first_entry(b, labels, ax)
+        check_labels(b, s, y, mode=mode, ignore_index=ignore_index)
+        return Prepared(b, s, logits, y, labels, mode)
+
+    if want is not None:
+        # One reading: its shape is pinned as well (XLA compiles the guard's assertion out). A squeeze of
+        # ids, or a width fixed to C: an error wherever the size differs, never a broadcast.
+        s = replace(spec, label_format=want, squeeze=want != "dense", deferred=False)
+        if want != "dense":
+            y = b.squeeze(labels, ax)
+        else:
+            y = labels if c is None else b.ensure_dim(labels, ax, c)
+        check_labels(b, s, y, mode=mode, ignore_index=ignore_index)
+        return Prepared(b, s, logits, y, labels, mode)
+    return Prepared(b, spec, logits, labels, labels, mode, width=b.runtime_shape(labels)[ax], reading=reading)
+
+
+def decided(p: Prepared, fn: Callable[[Prepared], Any]) -> Any:
+    """``fn(p)``; for labels whose width is read at run time, ``fn`` of the reading it selects (both are
+    traced; the graph runs one): class ids where it is 1, rows where it is C."""
+    if p.reading is None:
+        return fn(p)
+    reading = p.reading
+    return p.backend.cond(p.width == 1, lambda: fn(reading("sparse")), lambda: fn(reading("dense")))
+
+
 def prepare(
     logits: Any,
     labels: Any,
@@ -107,8 +221,14 @@ def prepare(
     num_classes: int | None = None,
     ignore_index: Any = None,
     check_values: Any = "auto",
+    want: str | None = None,
 ) -> Prepared:
-    """Dispatch, inference, squeezing and value checks shared by every function that takes logits."""
+    """Dispatch, inference, squeezing and value checks shared by every function that takes logits.
+
+    ``want`` (``"sparse"``, ``"dense"``): the format a fixed-format loss takes. It only decides labels
+    whose width is read at run time (checked there); the caller refuses a static mismatch itself. Such
+    labels, where both formats are allowed, give a ``Prepared`` to be used through ``decided``.
+    """
     backend, arrs = resolve({"logits": logits, "labels": labels}, "logits")
     logits, labels = arrs["logits"], arrs["labels"]
     spec = _infer(backend, logits, labels, task, axis)
@@ -116,14 +236,22 @@ def prepare(
     if num_classes is not None:
         num_classes = _num_classes_arg(num_classes)
         if spec.num_classes is None:
-            spec = Spec(spec.task, spec.label_format, num_classes, spec.axis, spec.squeeze, spec.backend)
+            spec = replace(spec, num_classes=num_classes)
         elif spec.task != "binary" and num_classes != spec.num_classes:
             raise ShapeMismatchError(
                 f"num_classes={num_classes} but the logits have {spec.num_classes} classes on axis "
                 f"{spec.axis}; expected them to agree. Drop num_classes, or give the model {num_classes} outputs."
             )
-    y = _squeeze_labels(backend, spec, logits, labels)
     mode = should_check(backend, check_values, logits, labels)
+    if spec.deferred:
+        if want is None:
+            return _read_width(backend, spec, logits, labels, mode, ignore_index, None)
+        asked, other = ("sparse", "categorical") if want == "sparse" else ("dense", "sparse_categorical")
+        return _read_width(
+            backend, spec, logits, labels, mode, ignore_index, want, f"a {asked} loss was asked for",
+            f"use lk.{other}_crossentropy for the other format, or lk.cross_entropy, which reads either.",
+        )
+    y = _squeeze_labels(backend, spec, logits, labels)
     check_labels(backend, spec, y, mode=mode, ignore_index=ignore_index)
     return Prepared(backend, spec, logits, y, labels, mode)
 
@@ -132,7 +260,10 @@ def infer(logits: Any, labels: Any, *, task: str = "auto", axis: int = -1) -> Sp
     """Infers the task and label format from shapes and dtypes only.
 
     Works on concrete arrays and while tracing (JAX tracers, ``tf.function`` with ``None`` dims,
-    ``torch.compile``), because no value is read.
+    ``torch.compile``), because no value is read. Labels whose size at the class axis is unknown while
+    tracing are never guessed from their dtype: on TensorFlow they are read when the graph runs
+    (``Spec.deferred``: class ids where the size is 1, rows where it is C); a framework that cannot
+    branch on a run-time shape (``jax.export``'s symbolic dims) raises ``ShapeMismatchError``.
 
     Args:
       logits: float array of shape ``(*S, C)`` with the class axis at ``axis``; ``(N,)`` or
@@ -196,7 +327,7 @@ def validate(
     ...
     labelkit.errors.LabelValueError: labels[1] is 7, outside the valid class ids 0..4 for 5 classes. ...
     """
-    return prepare(
+    p = prepare(
         logits,
         labels,
         task=task,
@@ -204,7 +335,11 @@ def validate(
         num_classes=num_classes,
         ignore_index=ignore_index,
         check_values=check_values,
-    ).spec
+    )
+    if p.reading is not None and p.checked:
+        # Labels whose width is read at run time: each reading's in-graph checks, in its own branch.
+        decided(p, lambda q: p.width)
+    return p.spec
 
 
 def _check_out_dtype(b: Backend, name: str, what: str) -> None:
@@ -281,7 +416,8 @@ def one_hot(
       check_values: see ``validate``.
 
     Returns:
-      An array of shape ``(*S, C)`` (class axis at ``axis``) in the labels' framework, or ``like``'s.
+      An array of shape ``(*S, C)`` (class axis at ``axis``) in the labels' framework, or in ``like``'s
+      framework and on its device.
 
     Raises:
       LabelValueError: an id outside ``[0, C)`` (other than ``ignore_index``) while values are checked.
@@ -337,6 +473,11 @@ def one_hot(
                 lshape, b.shape(labels), labels_dtype=b.dtype_name(labels),
                 task="multiclass" if c != 1 else "binary", axis=ax, backend=b.name,
             )
+        if spec.deferred:
+            # A width unknown while tracing (rule 6): checked to be 1 (class ids) when the graph runs.
+            _require_branch(b, spec, lshape, b.shape(labels), labels)
+            labels = _read_width(b, spec, like, labels, "", None, "sparse", "lk.one_hot takes class ids").labels
+            spec = replace(spec, squeeze=False, deferred=False)
         if spec.label_format == "dense":
             raise ShapeMismatchError(
                 f"labels already have like's shape {fmt_shape(lshape)}: they look one-hot (or probability) "
@@ -375,7 +516,9 @@ def one_hot(
     if mode:
         check_labels(b, Spec("multiclass", "sparse", c, out_axis, False, b.name), ids, mode=mode,
                      ignore_index=ignore_index)
-    return _one_hot_core(b, ids, c, out_axis, out_dtype, ignore_index, checked=mode == "eager")
+    out = _one_hot_core(b, ids, c, out_axis, out_dtype, ignore_index, checked=mode == "eager")
+    # Built where the ids are (their checks read them there), returned on like's device.
+    return out if like is None else b.asarray(out, like)
 
 
 def _one_hot_plan(b: Backend, labels: Any, num_classes: int, axis: int, dtype: Any) -> Any:
@@ -449,6 +592,8 @@ def squeeze(labels: Any, like: Any) -> Any:
     b, arrs = resolve({"like": like, "labels": labels}, "like")
     like, labels = arrs["like"], arrs["labels"]
     spec = _infer(b, like, labels, "auto", -1)
+    if spec.deferred:  # a width unknown while tracing: checked to be 1 when the graph runs
+        return _read_width(b, spec, like, labels, "", None, "sparse", "lk.squeeze drops a size-1 axis").labels
     if spec.label_format == "dense":
         raise ShapeMismatchError(
             f"labels have like's shape {fmt_shape(b.shape(labels))}: they are one-hot or probability rows, "
@@ -522,7 +667,7 @@ def align(
       check_values: see ``validate``.
 
     Returns:
-      The labels in the logits' framework.
+      The labels in the logits' framework, on their device.
 
     Raises:
       ShapeMismatchError: the labels do not fit the logits, or multi-hot rows were asked to be sparse.
@@ -535,6 +680,12 @@ def align(
     if to not in ("sparse", "one_hot"):
         raise ArgumentError(f"to: expected 'sparse' or 'one_hot', got {to!r}.")
     p = prepare(logits, labels, task=task, axis=axis, ignore_index=ignore_index, check_values=check_values)
+    # Built where the labels are (their checks read them there), returned on the logits' device.
+    return decided(p, lambda q: q.backend.asarray(_aligned(q, to, ignore_index), q.logits))
+
+
+def _aligned(p: Prepared, to: str, ignore_index: int | None) -> Any:
+    """``align``'s result, where the labels are."""
     b, spec = p.backend, p.spec
     if to == "sparse":
         if spec.label_format == "sparse":

@@ -36,6 +36,12 @@ class Spec:
       squeeze: the labels carry a size-1 axis at the class axis that is dropped (sparse) or matched
         (binary labels shaped like their logits).
       backend: the name of the backend that served the call.
+      deferred: the labels' size at the class axis is unknown while tracing (a ``None`` dim of a
+        ``tf.function``), so it is read when the graph runs (SPEC "Inference", rule 6). Multiclass:
+        class ids where it is 1, rows where it is C, a run-time error for any other size;
+        ``label_format`` and ``squeeze`` describe the reading of ids (``"sparse"``, ``True``), which
+        fails at run time on rows rather than broadcast them. Binary and multilabel: the one size the
+        task allows (1, C) is checked when the graph runs. Never guessed from the dtype.
     """
 
     task: str
@@ -44,15 +50,25 @@ class Spec:
     axis: int
     squeeze: bool
     backend: str
+    deferred: bool = False
 
     def __str__(self) -> str:
         classes = "? classes" if self.num_classes is None else f"{self.num_classes} classes"
+        if self.deferred and self.task == "multiclass":
+            c = "C" if self.num_classes is None else self.num_classes
+            fmt = (
+                f"sparse class ids (width 1) or one-hot/probability rows (width {c}), read from the labels' "
+                f"width at run time"
+            )
+            return f"{self.task}: {fmt}; {classes} on axis {self.axis}; backend {self.backend}"
         fmt = {
             "sparse": "sparse class ids",
             "dense": "one-hot/probability rows" if self.task == "multiclass" else "multi-hot rows",
             "binary": "binary targets",
         }[self.label_format]
         extra = ", squeezed from a size-1 axis" if self.squeeze and self.label_format == "sparse" else ""
+        if self.deferred:
+            extra += ", their width checked at run time"
         return f"{self.task}: {fmt}{extra}; {classes} on axis {self.axis}; backend {self.backend}"
 
 
@@ -158,7 +174,7 @@ def infer_from_shapes(
     if ndim == 0:
         raise _coded(ShapeMismatchError(
             "logits: got a scalar (shape ()); expected shape (*S, C) with a class axis, or (N,) for "
-            "binary logits. Add a batch axis, e.g. logits[None]."
+            "binary logits. Add a batch axis, e.g. logits[None] (and labels[None] for a scalar label)."
         ), "scalar_logits")
     lab = tuple(labels_shape)
     if ndim == 1 and task in ("auto", "binary"):
@@ -167,7 +183,7 @@ def infer_from_shapes(
         if _shape_match(lab, batch):
             spec = Spec("binary", "binary", 2, 1, False, backend)
         elif _shape_match(lab, batch + (1,)):
-            spec = Spec("binary", "binary", 2, 1, True, backend)
+            spec = Spec("binary", "binary", 2, 1, True, backend, deferred=lab[1] is None)
         else:
             raise _mismatch(logits_shape, lab, 0, "binary", [batch, batch + (1,)])
         _check_label_dtype("binary", labels_dtype)
@@ -193,7 +209,8 @@ def infer_from_shapes(
         if _shape_match(lab, batch):
             spec = Spec("binary", "binary", 2, ax, False, backend)
         elif _shape_match(lab, full):
-            spec = Spec("binary", "binary", 2, ax, True, backend)
+            # A label width unknown while tracing is checked to be 1 when the graph runs: never broadcast.
+            spec = Spec("binary", "binary", 2, ax, True, backend, deferred=lab[ax] is None)
         else:
             raise _mismatch(logits_shape, lab, ax, "binary", [batch, full])
         _check_label_dtype("binary", labels_dtype)
@@ -202,7 +219,8 @@ def infer_from_shapes(
         if not _shape_match(lab, full):
             raise _mismatch(logits_shape, lab, ax, "multilabel", [full])
         _check_label_dtype("dense", labels_dtype)
-        return Spec("multilabel", "dense", c, ax, False, backend)
+        # A label width unknown while tracing is checked to be C when the graph runs (never broadcast).
+        return Spec("multilabel", "dense", c, ax, False, backend, deferred=lab[ax] is None)
 
     # multiclass
     if c is not None and c < 2:
@@ -216,13 +234,15 @@ def infer_from_shapes(
     rest_ok = len(lab) == ndim and all(_dims_match(lab[i], logits_shape[i]) for i in range(ndim) if i != ax)
     if rest_ok:
         lc = lab[ax]
+        if lc is None:
+            # Unknown while tracing (rule 6): never guessed from the dtype (Keras casts every label to
+            # float), never broadcast. Read when the graph runs: ids where it is 1, rows where it is C.
+            _check_label_dtype("dense", labels_dtype)
+            return Spec("multiclass", "sparse", c, ax, True, backend, deferred=True)
         if lc == 1:
             fmt = "sparse"
-        elif lc is not None and c is not None:
+        elif c is not None:
             fmt = "dense" if lc == c else ""
-        elif lc is None:
-            # Unknown while tracing: the dtype decides (ids are integers, rows are floats).
-            fmt = "sparse" if labels_dtype and dtype_kind(labels_dtype) in ("i", "u", "b") else "dense"
         else:
             fmt = "dense"  # the logits' class axis is unknown; the labels tell C
         if fmt:

@@ -76,10 +76,10 @@ def infer(logits: Shape, labels: Shape, *, labels_kind: str = "i", task: str = "
         lc = labels[ax]
         if lc == 1:
             return Expected("multiclass", "sparse", c, ax, True)
-        if lc is None:  # unknown while tracing: integers are ids, floats are rows
-            if labels_kind == "i":
-                return Expected("multiclass", "sparse", c, ax, True)
-            return Expected("multiclass", "dense", c, ax, False)
+        if lc is None:
+            # Rule 6: unknown while tracing, whatever the dtype: read when the graph runs (ids where it is
+            # 1, rows where it is C). The Spec describes the reading of ids (and says ``deferred``).
+            return Expected("multiclass", "sparse", c, ax, True)
         if c is None or lc == c:
             return Expected("multiclass", "dense", lc, ax, False)
     return Rejected("no rule fits")

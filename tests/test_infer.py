@@ -208,8 +208,9 @@ NONE_CASES: dict[str, tuple[tuple | None, tuple | None, str, dict[str, Any], Any
     "(None,1000)-(None,)": ((None, 1000), (None,), "int64", {}, E("multiclass", "sparse", 1000, 1, False)),
     "(None,1000)-(None,1000)": ((None, 1000), (None, 1000), "float32", {}, E("multiclass", "dense", 1000, 1, False)),
     "(None,1000)-(None,None)-int": ((None, 1000), (None, None), "int64", {}, E("multiclass", "sparse", 1000, 1, True)),
+    # Rule 6: never guessed from the dtype (Keras casts every label to float); read at run time.
     "(None,1000)-(None,None)-float": (
-        (None, 1000), (None, None), "float32", {}, E("multiclass", "dense", 1000, 1, False)
+        (None, 1000), (None, None), "float32", {}, E("multiclass", "sparse", 1000, 1, True)
     ),
     "(None,None)-(None,)": ((None, None), (None,), "int64", {}, E("multiclass", "sparse", None, 1, False)),
     "(None,None)-(None,1)": ((None, None), (None, 1), "int64", {}, E("multiclass", "sparse", None, 1, True)),

@@ -207,6 +207,46 @@ def test_tf_function_check_values_true_is_an_in_graph_assert(tf: Any) -> None:
         checked(tf.constant(Z), tf.constant(_with_bad(1000)[:, None], tf.int64))
 
 
+# Each value check as an in-graph assert: (labels, task, what the message says).
+GRAPH_CHECKS = {
+    "rows-sum": ([[0.5, 0.5, 0.5, 0.0, 0.0]], "auto", r"labels: a row does not sum to 1 along axis 1 \(tolerance"),
+    "rows-negative": ([[-0.5, 1.5, 0.0, 0.0, 0.0]], "auto", r"labels: a row has a negative entry .*not logits"),
+    "rows-nan": ([[np.nan, 1.0, 0.0, 0.0, 0.0]], "auto", r"labels: an entry is NaN or Inf .*must be finite"),
+    "ids-float": ([[1.5]], "auto", r"labels: a class id is not a whole number .*Round or cast"),
+    "ids-range": ([[5.0]], "auto", r"labels: a class id is outside \[0, 5\), the valid class ids 0\.\.4"),
+    "multilabel": ([[0.0, 2.0, 0.0, 1.0, 0.0]], "multilabel", r"labels: a target is outside \[0, 1\] .*Multi-hot"),
+}
+
+
+@pytest.mark.parametrize("case", list(GRAPH_CHECKS))
+def test_tf_function_check_values_true_in_graph_for_every_rule(tf: Any, case: str) -> None:
+    """Before: one-hot or probability rows crashed the trace (``float('<in graph>')`` in _checks.py)."""
+    bad, task, message = GRAPH_CHECKS[case]
+    width = len(bad[0])
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 5)), tf.TensorSpec((None, width))])
+    def checked(z: Any, y: Any) -> Any:
+        lk.validate(z, y, task=task, check_values=True)
+        return lk.cross_entropy(z, y, task=task, check_values=True)
+
+    good = np.eye(5, dtype="float32")[SMALL_IDS] if width == 5 else SMALL_IDS[:, None].astype("float32")
+    expected = O.multilabel(SMALL_Z, good).value if task == "multilabel" else O.sparse(SMALL_Z, SMALL_IDS).value
+    assert_close(checked(tf.constant(SMALL_Z), tf.constant(good)).numpy(), expected)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"labelkit LabelValueError: " + message):
+        checked(tf.constant(SMALL_Z[:1]), tf.constant(bad, tf.float32))
+
+
+def test_tf_function_check_values_true_binary_targets(tf: Any) -> None:
+    @tf.function(input_signature=[tf.TensorSpec((None,)), tf.TensorSpec((None,))])
+    def checked(z: Any, y: Any) -> Any:
+        return lk.cross_entropy(z, y, check_values=True)
+
+    assert_close(checked(tf.constant(SMALL_Z[:, 0]), tf.constant([0.0, 1.0, 1.0, 0.0])).numpy(),
+                 O.binary(SMALL_Z[:, 0], [0, 1, 1, 0]).value)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"labels: a target is outside \[0, 1\].*Class ids belong"):
+        checked(tf.constant(SMALL_Z[:, 0]), tf.constant([0.0, 3.0, 1.0, 0.0]))
+
+
 def test_tf_function_dense_rows_with_unknown_batch(tf: Any) -> None:
     @tf.function(input_signature=[tf.TensorSpec((None, 5)), tf.TensorSpec((None, 5))], jit_compile=True)
     def dense(z: Any, t: Any) -> Any:
