@@ -14,7 +14,7 @@ from labelkit._spec import ArgumentError, Spec, dtype_kind
 from labelkit.backends import Backend
 from labelkit.errors import LabelValueError
 
-__all__ = ["check_labels", "effective_ignore_index", "should_check", "validate_ignore_index"]
+__all__ = ["check_labels", "effective_ignore_index", "label_validity", "should_check", "validate_ignore_index"]
 
 PROB_TOL = 1e-3
 
@@ -101,15 +101,21 @@ class _Checker:
         self.asserts: list[Any] = []
         self.found = found
 
-    def fail_if(self, mask: Any, values: Any, message: Any, code: Any = "label_value") -> None:
+    def fail_if(
+        self, mask: Any, values: Any, message: Any, code: Any = "label_value", graph: str | None = None
+    ) -> None:
         """Raises ``message(index, value)`` when any element of ``mask`` is set (or records it in ``found``).
 
-        ``code`` is the diagnosis code, or a function of ``(index, value)`` returning it.
+        ``code`` is the diagnosis code, or a function of ``(index, value)`` returning it. ``graph`` is
+        the message of the in-graph assert (TensorFlow), where no index or value can be read while tracing.
         """
         b = self.b
+        if self.mode == "mask":  # label_validity: the rule's failures, element by element
+            self.asserts.append(mask)
+            return
         if self.mode == "graph":
-            text = message((), "<in graph>")
-            self.asserts.append(b.assert_all(~mask, text))
+            text = graph if graph is not None else message((), "<in graph>")
+            self.asserts.append(b.assert_all(~mask, f"labelkit LabelValueError: {text}"))
             return
         if b.to_bool(b.any(mask)):
             idx, value = _where(b, mask, values)
@@ -134,7 +140,8 @@ def check_labels(
 ) -> list[Any]:
     """Checks ``labels`` (already squeezed to the element shape for sparse/binary) against ``spec``.
 
-    Returns the in-graph assert ops in graph mode (TensorFlow), else an empty list. With ``found`` (a
+    Returns the in-graph assert ops in graph mode (TensorFlow), each failing rule's bool mask in
+    ``"mask"`` mode (see ``label_validity``), else an empty list. With ``found`` (a
     list, eager mode), every failing rule is appended to it as a dict (``code``, ``message``, ``index``,
     ``value``; ``lo``/``hi``/``num_classes`` for ids out of range) instead of raising on the first.
 
@@ -156,6 +163,10 @@ def check_labels(
                 f"entries before computing the loss."
             ),
             "label_not_finite",
+            graph=(
+                f"{name}: an entry is NaN or Inf (checked in graph); labels must be finite numbers. Remove or mask the "
+                f"NaN/Inf entries before computing the loss."
+            ),
         )
     if spec.label_format == "sparse":
         # Compare in the default int: narrow dtypes would wrap C or ignore_index (uint8 300 -> 44,
@@ -173,6 +184,11 @@ def check_labels(
                     f"rows of the logits' shape for soft labels."
                 ),
                 "non_integral_ids",
+                graph=(
+                    f"{name}: a class id is not a whole number (checked in graph); sparse labels are "
+                    f"class ids. Round or cast them deliberately (e.g. tf.round(labels)), or pass one-hot/"
+                    f"probability rows of the logits' shape for soft labels."
+                ),
             )
         if c is not None:
             # On ids in the default int: frameworks lack reductions for some dtypes (torch uint16-64).
@@ -181,8 +197,15 @@ def check_labels(
             bad = (ids < 0) | (ids >= c)
             if ignore_index is not None:
                 bad = bad & (ids != ignore_index)
-            if mode == "graph":
-                ck.fail_if(bad, ids, lambda i, v: f"{name}: a class id is outside [0, {c}) (checked in graph).")
+            if mode in ("graph", "mask"):
+                ck.fail_if(
+                    bad, ids, lambda i, v: f"{name}: a class id is outside [0, {c}) (checked in graph).",
+                    graph=(
+                        f"{name}: a class id is outside [0, {c}), the valid class ids 0..{c - 1} for {c} classes "
+                        f"(checked in graph). If it marks padding, pass ignore_index=<that id>; else the logits "
+                        f"need as many classes as the largest id + 1."
+                    ),
+                )
             elif b.to_bool(b.any(bad)):
                 # The value as given (a uint64 id may have wrapped in ids); host reads take any dtype.
                 idx, value = _where(b, bad, labels)
@@ -191,7 +214,8 @@ def check_labels(
                     raise LabelValueError(text)
                 lo, hi = _id_span(b, labels, ignore_index)
                 found.append({"code": "id_out_of_range", "message": text, "index": idx, "value": int(value),
-                              "lo": lo, "hi": hi, "num_classes": c})
+                              "lo": lo, "hi": hi, "num_classes": c,
+                              "ignore_like": ignore_like(b.to_numpy(labels), int(value), c, ignore_index)})
         return ck.asserts
     if kind == "b":
         # Comparisons with numbers are not defined on bool tensors everywhere (TensorFlow).
@@ -208,6 +232,10 @@ def check_labels(
                 f"probabilities (e.g. a softmax), not logits, as labels."
             ),
             "negative_rows",
+            graph=(
+                f"{name}: a row has a negative entry (checked in graph); one-hot and probability rows must be ≥ 0. "
+                f"Pass probabilities (e.g. a softmax), not logits, as labels."
+            ),
         )
         # Sum in float32 at least: a float16/bfloat16 sum rounds a row that is 3e-3 off to exactly 1.
         wide = kind != "f" or b.dtype_name(labels) in ("float16", "bfloat16")
@@ -217,6 +245,12 @@ def check_labels(
             sums,
             lambda i, v: _row_message(name, i, v, spec.axis, kind),
             lambda i, v: _row_code(v, kind),
+            graph=(
+                f"{name}: a row does not sum to 1 along axis {spec.axis} (tolerance {PROB_TOL}; checked "
+                f"in graph); expected one-hot or probability rows. Normalise the rows (labels / "
+                f"reduce_sum(labels, axis, keepdims=True)), or pass task='multilabel' for several classes "
+                f"per example."
+            ),
         )
         return ck.asserts
     # binary and multilabel targets: values in [0, 1]
@@ -232,8 +266,36 @@ def check_labels(
             )
         ),
         "target_out_of_range",
+        graph=(
+            f"{name}: a target is outside [0, 1] (checked in graph); {spec.task} targets must lie in [0, 1]. "
+            + (
+                "Class ids belong to a multiclass loss: give the logits one column per class."
+                if spec.task == "binary"
+                else "Multi-hot rows hold 0/1 (or probabilities) per class."
+            )
+        ),
     )
     return ck.asserts
+
+
+def label_validity(
+    backend: Backend, spec: Spec, labels: Any, *, ignore_index: int | None = None, num_classes: int | None = None
+) -> Any:
+    """Bool array of the element shape ``S``: where ``labels`` pass the value checks of ``check_labels``.
+
+    The same rules, read element by element instead of raised: for code that cannot raise (JAX under
+    ``jit``) and marks invalid elements instead (e.g. with a NaN loss). ``labels`` as ``check_labels``
+    takes them: squeezed to ``S`` for sparse ids and binary targets, ``(*S, C)`` for rows. Elements
+    whose id is ``ignore_index`` are valid. ``None`` when no rule applies (every element is valid).
+    """
+    b = backend
+    failed = check_labels(b, spec, labels, mode="mask", ignore_index=ignore_index, num_classes=num_classes)
+    bad = None
+    for mask in failed:
+        if spec.label_format == "dense" and len(b.shape(mask)) == len(b.shape(labels)):
+            mask = b.sum(b.cast(mask, "int32"), axis=spec.axis) > 0  # a row fails where any of its entries does
+        bad = mask if bad is None else bad | mask
+    return None if bad is None else ~bad
 
 
 def _ids_in_range(b: Backend, ids: Any, c: int, size: int | None = None) -> bool:
@@ -320,6 +382,12 @@ def _range_message(
             f"Negative ids are never wrapped around (optax would silently read -1 as class {c - 1}). If "
             f"{v} marks padding, pass ignore_index={v}."
         )
+    elif (n := ignore_like(b.to_numpy(ids), v, c, ignore_index)) > 0:
+        fix = (
+            f"{n} element{'s hold' if n != 1 else ' holds'} {v}, and no other id is out of range: {v} is the "
+            f"usual 'ignore' value of segmentation masks (PASCAL VOC, Cityscapes). Pass ignore_index={v} to leave "
+            f"these elements out of the loss (if {v} is a real class, the logits need {v + 1} classes)."
+        )
     else:
         lo, hi = _id_span(b, ids, ignore_index)
         if lo >= 1 and hi == c:
@@ -330,6 +398,24 @@ def _range_message(
                 f"{hi + 1} units), or the labels belong to another dataset."
             )
     return f"{head} {fix}"
+
+
+IGNORE_VALUES = (255, -1, -100)  # the usual "ignore" ids: 255 in segmentation masks, -1 padding, PyTorch's -100
+
+
+def ignore_like(arr: np.ndarray, value: int, c: int, ignore_index: int | None) -> int:
+    """How many ids equal ``value`` when it looks like an "ignore" marker rather than a class: one of
+    ``IGNORE_VALUES``, the only id out of ``[0, c)``, held by several elements (or by per-pixel/per-token
+    labels of rank ≥ 2, as a mask). 0 when it does not look like one."""
+    if value not in IGNORE_VALUES:
+        return 0
+    flat = np.asarray(arr).reshape(-1)
+    if ignore_index is not None:
+        flat = flat[flat != ignore_index]
+    bad = flat[(flat < 0) | (flat >= c)]
+    if bad.size == 0 or not bool(np.all(bad == value)):
+        return 0
+    return int(bad.size) if bad.size >= 2 or np.ndim(arr) >= 2 else 0
 
 
 def _id_span(b: Backend, ids: Any, ignore_index: int | None) -> tuple[int, int]:

@@ -14,18 +14,21 @@ reduction="none")``) and ``keras.losses.Loss`` applies ``sample_weight`` and ``r
 from __future__ import annotations
 
 import numbers
+import sys
+import warnings
 from typing import Any
 
 import keras
 import numpy as np
 
-from labelkit._checks import validate_ignore_index
+from labelkit._checks import label_validity, should_check, validate_ignore_index
 from labelkit._dispatch import get_backend
 from labelkit._distributed import valid_mask
 from labelkit._losses import _check_args, cross_entropy
+from labelkit._ops import prepare
 from labelkit._spec import ArgumentError, check_task
 
-__all__ = ["CrossEntropy"]
+__all__ = ["Accuracy", "CrossEntropy"]
 
 try:  # Keras ≥ 3.6 keeps tensor masks through this helper (its own losses use it).
     from keras.src.backend.common.masking import set_keras_mask as _set_keras_mask
@@ -36,6 +39,66 @@ except ImportError:  # pragma: no cover - older Keras 3 read the attribute direc
             x._keras_mask = mask
         except AttributeError:
             pass
+
+
+SOFTMAX_WARNING = (
+    "labelkit.keras.CrossEntropy received from_logits=True, but y_pred was produced by a softmax (or "
+    "sigmoid) activation and thus does not hold logits. The loss reads the logits behind the activation "
+    "instead (as Keras' own losses do), so nothing is applied twice. To silence this, drop the activation "
+    "from the last layer, or pass from_logits=False."
+)
+
+
+def _logits_behind(y_pred: Any) -> Any:
+    """The logits Keras' softmax/sigmoid activations attach to their output (``_keras_logits``), or ``None``.
+
+    Keras sets the attribute where the tensor type takes one: TensorFlow and PyTorch tensors; JAX arrays
+    and tracers take no attributes.
+    """
+    return getattr(y_pred, "_keras_logits", None)
+
+
+def _tf_mode() -> str:
+    """How TensorFlow runs the code being built: ``"eager"``, ``"graph"``, or ``"xla"`` (compiled by
+    XLA, where in-graph asserts are no-ops: ``tf.function(jit_compile=True)``, Keras' ``jit_compile=True``)."""
+    tf = sys.modules["tensorflow"]
+    if tf.executing_eagerly():
+        return "eager"
+    try:
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # pragma: no cover - a TensorFlow without it: in-graph asserts are safe anyway
+        return "graph"
+    return "xla" if control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()) else "graph"
+
+
+def _global_mean_factor(b: Any, losses: Any, mask: Any) -> Any:
+    """Under a ``tf.distribute`` strategy with several replicas: the factor that turns this replica's
+    mean into its share of the global mean, else ``None``.
+
+    Keras divides each replica's loss by its own count of (non-ignored) elements, then by the number of
+    replicas ``R``, and sums the replicas' gradients: an average of per-replica means. Multiplying the
+    per-element losses by ``R * local count / global count`` (the count all-reduced over the replicas)
+    makes that sum ``Σ_replicas Σ_i l_i / global count``: the mean over the global batch, as on one device.
+    """
+    if b.name != "tensorflow":
+        return None
+    tf = sys.modules["tensorflow"]
+    if not tf.distribute.has_strategy():
+        return None
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync <= 1:
+        return None  # cross-replica context (a direct call in strategy.scope()), or one replica
+    dtype = losses.dtype
+    if mask is None:
+        local = tf.cast(tf.size(losses), dtype)
+    else:
+        local = tf.reduce_sum(tf.cast(mask, dtype))
+    total = ctx.all_reduce("sum", local)
+    return tf.stop_gradient(tf.math.divide_no_nan(local * float(ctx.num_replicas_in_sync), total))
+
+
+# How far from 1 the rows of a softmax's output may sum: float32 and wider, float16/bfloat16.
+_SOFTMAX_TOL = {False: 1e-3, True: 1e-2}
 
 
 def _weights_as_list(class_weight: Any) -> list[float] | None:
@@ -79,7 +142,26 @@ class CrossEntropy(keras.losses.Loss):
 
     ``class_weight`` multiplies each element's loss by ``w[y_i]`` (``Σ_c w_c t'_ic`` terms for rows),
     and the mean still divides by the element count, like ``model.fit(class_weight=...)`` and unlike
-    ``lk.cross_entropy(reduction="mean")``, which divides by ``Σ_i w[y_i]``.
+    ``lk.cross_entropy(reduction="mean")``, which divides by ``Σ_i w[y_i]``. Unlike
+    ``fit(class_weight=...)``, which weights training batches only, it is part of the loss: ``evaluate``
+    and the validation loss in ``fit`` are weighted too.
+
+    Inside ``fit``/``evaluate`` the outcome is the same on every Keras backend, as far as each can raise:
+
+    * **Label values** are checked by default (``check_values="auto"``): eagerly on PyTorch, as in-graph
+      asserts in TensorFlow's graphs (a bad label stops ``fit`` with an ``InvalidArgumentError`` that
+      carries labelkit's message, as Keras' own losses stop on CPU). Under XLA (``jit_compile=True``)
+      asserts are dropped, and JAX's ``jit`` (and ``torch.compile``) cannot raise: there an element
+      whose label fails a check gives a NaN loss (``keras.callbacks.TerminateOnNaN`` stops on it).
+    * **A softmax (or sigmoid) output** — ``Dense(10, activation="softmax")`` — carries its logits in
+      ``_keras_logits`` on TensorFlow and PyTorch: the loss reads them, with ``from_logits`` semantics,
+      as Keras' own losses do (also under mixed precision, where Keras' float32 cast drops the
+      attribute), and warns once when ``from_logits=True``: never a double softmax. Keras' JAX arrays
+      carry no attributes; there ``from_logits=True`` with a prediction whose entries are all ≥ 0 and
+      whose rows all sum to 1 gives a NaN loss (pass ``from_logits=False`` for a softmax output).
+    * **Under a** ``tf.distribute`` **strategy** the mean (``"sum_over_batch_size"``, ``"mean"``) is over
+      the global batch's non-ignored elements, as on one device: each replica's share is scaled by its
+      count over the all-reduced global count (Keras alone averages the replicas' means).
 
     Args:
       task: ``"auto"``, ``"multiclass"``, ``"binary"`` or ``"multilabel"``.
@@ -89,6 +171,9 @@ class CrossEntropy(keras.losses.Loss):
       label_smoothing: ε in ``[0, 1]``.
       class_weight: C weights (``[w_neg, w_pos]`` for binary), a list or a 1-D array; stored as a list.
       ignore_index: a sparse class id whose elements give 0 and are left out of the mean.
+      check_values: ``"auto"`` checks the labels' values wherever the backend can raise (see above);
+        ``True`` forces them as ``lk.cross_entropy`` does; ``False`` skips them (an id out of range
+        still gives a NaN loss, never a silent number).
       reduction: Keras' ``"sum_over_batch_size"`` (default), ``"sum"``, ``"mean"``,
         ``"mean_with_sample_weight"``, ``"none"`` or ``None``.
       name: the loss's name.
@@ -129,6 +214,7 @@ class CrossEntropy(keras.losses.Loss):
         label_smoothing: float = 0.0,
         class_weight: Any = None,
         ignore_index: int | None = None,
+        check_values: Any = "auto",
         reduction: str | None = "sum_over_batch_size",
         name: str = "cross_entropy",
         dtype: Any = None,
@@ -144,25 +230,94 @@ class CrossEntropy(keras.losses.Loss):
         self.label_smoothing = label_smoothing
         self.class_weight = _weights_as_list(class_weight)
         self.ignore_index = validate_ignore_index(ignore_index)
+        if check_values not in ("auto", True, False):
+            raise ArgumentError(
+                f"check_values: expected 'auto', True or False, got {check_values!r}. Leave it 'auto' to check "
+                f"wherever the Keras backend can raise."
+            )
+        self.check_values = check_values
+        self._warned = False
+        self._behind = None  # the logits behind y_pred's activation, from __call__ to call
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        # Keras converts y_pred to the loss's dtype before ``call``; the cast that mixed precision needs
+        # drops ``_keras_logits``, so the logits behind an activation are read here, before it.
+        self._behind = _logits_behind(y_pred)
+        try:
+            return super().__call__(y_true, y_pred, sample_weight=sample_weight)
+        finally:
+            self._behind = None
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         kw = {"task": self.task, "axis": self.axis}
+        from_logits = self.from_logits
+        logits = self._behind
+        if logits is None:
+            logits = _logits_behind(y_pred)
+        if logits is not None:
+            # A softmax/sigmoid output: its logits, with from_logits semantics (Keras' own losses do so).
+            if from_logits and not self._warned:
+                warnings.warn(SOFTMAX_WARNING, stacklevel=2)
+                self._warned = True
+            y_pred, from_logits = logits, True
+        b = get_backend(y_pred)
+        check = self.check_values
+        tf_mode = _tf_mode() if b is not None and b.name == "tensorflow" else ""
+        if check == "auto" and tf_mode == "graph":
+            check = True  # in-graph asserts: a bad label stops fit, as Keras' own losses do on CPU
         losses = cross_entropy(
             y_pred,
             y_true,
-            from_logits=self.from_logits,
+            from_logits=from_logits,
             label_smoothing=self.label_smoothing,
             class_weight=self.class_weight,
             ignore_index=self.ignore_index,
             reduction="none",
+            check_values=check,
             **kw,
         )
+        if check is not False and b is not None:
+            # Checks that cannot raise: XLA drops asserts; JAX's jit and torch.compile skip them.
+            unchecked = tf_mode == "xla" or (not tf_mode and not should_check(b, check, y_pred, y_true))
+            if unchecked or b.name == "jax":
+                losses = self._nan_where_invalid(b, y_true, y_pred, losses, unchecked, from_logits)
+        mask = None
         if self.ignore_index is not None:
             mask = valid_mask(y_pred, y_true, ignore_index=self.ignore_index, **kw)
-            if mask is not None:
-                # The mask Keras' ignore_class attaches: the mean divides by the valid count.
-                _set_keras_mask(losses, mask)
+        if self.reduction in ("sum_over_batch_size", "mean"):
+            factor = _global_mean_factor(b, losses, mask)
+            if factor is not None:
+                losses = losses * factor
+        if mask is not None:
+            # The mask Keras' ignore_class attaches: the mean divides by the valid count.
+            _set_keras_mask(losses, mask)
         return losses
+
+    def _nan_where_invalid(self, b: Any, y_true: Any, y_pred: Any, losses: Any, unchecked: bool,
+                           from_logits: bool) -> Any:
+        """Where the checks cannot raise, what raises elsewhere gives a NaN loss (JAX's ``jit``,
+        ``torch.compile``, TensorFlow under XLA, which drops in-graph asserts).
+
+        * ``unchecked``: labels that fail the value checks give NaN for their elements;
+        * JAX, ``from_logits=True`` with a prediction that holds a softmax's output: NaN for the batch. Keras'
+          JAX backend cannot attach ``_keras_logits`` to its arrays, so the softmax is told by its values:
+          every entry ≥ 0 and every row summing to 1 (tolerance ``_SOFTMAX_TOL``), which logits of a batch
+          of several rows practically never do.
+        """
+        p = prepare(y_pred, y_true, task=self.task, axis=self.axis, ignore_index=self.ignore_index,
+                    check_values=False)
+        bad = None
+        if unchecked:
+            valid = label_validity(b, p.spec, p.labels, ignore_index=self.ignore_index)
+            bad = None if valid is None else ~valid
+        if b.name == "jax" and from_logits and p.spec.task == "multiclass":
+            x = b.cast(p.logits, "float32")
+            tol = _SOFTMAX_TOL[b.dtype_name(p.logits) in ("float16", "bfloat16")]
+            rows = b.abs(b.sum(x, axis=p.spec.axis) - 1.0)
+            # A scalar, for the whole batch; counts rather than min/max, which an empty batch has not.
+            softmax = (b.sum(b.cast(x < 0.0, "int32")) == 0) & (b.sum(b.cast(rows > tol, "int32")) == 0)
+            bad = softmax if bad is None else bad | softmax
+        return losses if bad is None else b.where(bad, float("nan"), losses)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
@@ -174,6 +329,7 @@ class CrossEntropy(keras.losses.Loss):
                 "label_smoothing": self.label_smoothing,
                 "class_weight": self.class_weight,
                 "ignore_index": self.ignore_index,
+                "check_values": self.check_values,
                 "dtype": self.dtype,
             }
         )
@@ -182,3 +338,6 @@ class CrossEntropy(keras.losses.Loss):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> CrossEntropy:
         return cls(**config)
+
+
+from labelkit._keras_metrics import Accuracy  # noqa: E402  (the metric: issue 15)

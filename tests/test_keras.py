@@ -1,8 +1,9 @@
 """``labelkit.keras.CrossEntropy`` on every Keras 3 backend: TensorFlow, JAX and PyTorch.
 
 Keras picks its backend once per process, so each backend runs ``tests/workers/keras_worker.py`` in a
-fresh process with ``KERAS_BACKEND`` set (one process per backend; every check of that backend reads
-its report). A backend's framework not in ``LABELKIT_TEST_BACKENDS`` skips; requested but broken fails.
+fresh process with ``KERAS_BACKEND`` set (one process per backend, shared with
+``tests/test_training_programs.py``; every check of that backend reads its report). A backend's
+framework not in ``LABELKIT_TEST_BACKENDS`` skips; requested but broken fails.
 """
 
 from __future__ import annotations
@@ -13,17 +14,15 @@ from typing import Any
 import numpy as np
 import pytest
 
+from keras_runs import KERAS_BACKENDS, keras_report
 from subproc import need, run_worker
 
-KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 RTOL = 1e-5  # float32, relative to the loss's magnitude
 
 
 @pytest.fixture(scope="module", params=KERAS_BACKENDS, ids=[f"keras-{b}" for b in KERAS_BACKENDS])
 def report(request: pytest.FixtureRequest) -> dict[str, Any]:
-    backend = request.param
-    need(backend, "keras")
-    return run_worker("keras_worker.py", env={"KERAS_BACKEND": backend})
+    return keras_report(request.param)
 
 
 def test_runs_on_the_requested_keras_backend(report: dict[str, Any], request: pytest.FixtureRequest) -> None:
@@ -106,3 +105,149 @@ def test_model_save_and_load_model(report: dict[str, Any]) -> None:
 )
 def test_errors_in_labelkit_words(report: dict[str, Any], key: str, match: str) -> None:
     assert re.match(match, report["errors"][key]), report["errors"][key]
+
+
+def test_check_values_is_in_the_config(report: dict[str, Any]) -> None:
+    assert report["config_check_values"] is True
+
+
+# --- Inside fit/evaluate/predict: the same outcome on every Keras backend --------------------------
+#
+# Where a backend can raise, a bad label stops fit with an error: TensorFlow through in-graph asserts
+# (InvalidArgumentError naming labelkit's rule), PyTorch eagerly (LabelValueError). JAX's jit cannot
+# raise: the loss is NaN there (documented in the README's Keras outcome table).
+
+BAD_LABEL_ERROR = {"tensorflow": "InvalidArgumentError", "torch": "LabelValueError", "jax": None}
+
+
+def _is_nan_history(outcome: dict[str, Any]) -> bool:
+    return "result" in outcome and all(np.isnan(v) for v in outcome["result"])
+
+
+def _assert_stops(outcome: dict[str, Any], backend: str, match: str) -> None:
+    expected = BAD_LABEL_ERROR[backend]
+    if expected is None:
+        assert _is_nan_history(outcome), outcome
+    else:
+        assert outcome.get("error") == expected, outcome
+        assert re.search(match, outcome["message"]), outcome["message"]
+
+
+def _backend(request: pytest.FixtureRequest) -> str:
+    return request.node.callspec.params["report"]
+
+
+def test_a_bad_id_stops_fit(report: dict[str, Any], request: pytest.FixtureRequest) -> None:
+    _assert_stops(report["inside_fit"]["bad_id"], _backend(request), r"outside .*(0\.\.4|\[0, 5\))")
+
+
+def test_a_bad_id_unchecked_is_a_nan_loss(report: dict[str, Any]) -> None:
+    assert _is_nan_history(report["inside_fit"]["bad_id_unchecked"]), report["inside_fit"]["bad_id_unchecked"]
+
+
+def test_tensorflow_under_xla_and_eagerly(report: dict[str, Any], request: pytest.FixtureRequest) -> None:
+    if _backend(request) != "tensorflow":
+        pytest.skip("jit_compile and run_eagerly variants of the TensorFlow graph")
+    fit = report["inside_fit"]
+    assert _is_nan_history(fit["bad_id_xla"]), fit["bad_id_xla"]  # XLA drops asserts: NaN, as documented
+    assert _is_nan_history(fit["multi_hot_xla"]), fit["multi_hot_xla"]
+    for key in ("fit_unknown_width_xla", "softmax_model_xla"):  # the rest of the outcome table under XLA
+        assert "result" in fit[key], fit[key]
+        np.testing.assert_allclose(fit[key]["result"], fit["logits_model"], rtol=RTOL)
+    assert fit["bad_id_forced_eager"]["error"] == "LabelValueError", fit["bad_id_forced_eager"]
+
+
+def test_multi_hot_rows_with_task_auto_stop_fit(report: dict[str, Any], request: pytest.FixtureRequest) -> None:
+    _assert_stops(report["inside_fit"]["multi_hot_auto"], _backend(request), r"sum|one-hot|multilabel")
+    multilabel = report["inside_fit"]["multi_hot_multilabel"]["result"]
+    assert np.all(np.isfinite(multilabel)) and multilabel[-1] < multilabel[0]
+
+
+def test_torch_compile_gives_nan_where_checks_cannot_raise(
+    report: dict[str, Any], request: pytest.FixtureRequest
+) -> None:
+    if _backend(request) != "torch":
+        pytest.skip("torch.compile: the PyTorch backend's traced path")
+    assert np.isnan(report["inside_fit"]["multi_hot_compiled"])
+    compiled, eager = report["inside_fit"]["ids_compiled"]
+    assert compiled == pytest.approx(eager, rel=RTOL)
+
+
+def test_labelkit_fit_equals_keras_on_logits(report: dict[str, Any]) -> None:
+    fit = report["inside_fit"]
+    np.testing.assert_allclose(fit["logits_model"], fit["native_logits_model"], rtol=RTOL)
+
+
+def test_a_softmax_output_is_read_through_its_logits(report: dict[str, Any], request: pytest.FixtureRequest) -> None:
+    fit = report["inside_fit"]
+    if _backend(request) == "jax":
+        # Keras' JAX arrays carry no _keras_logits: the softmax is told by its values and gives NaN.
+        assert _is_nan_history(fit["softmax_model"]), fit["softmax_model"]
+        return
+    outcome = fit["softmax_model"]
+    np.testing.assert_allclose(outcome["result"], fit["logits_model"], rtol=RTOL)  # no double softmax
+    assert len(outcome["warnings"]) == 1 and "from_logits=True" in outcome["warnings"][0], outcome["warnings"]
+
+
+def test_a_softmax_output_with_from_logits_false(report: dict[str, Any]) -> None:
+    fit = report["inside_fit"]
+    outcome = fit["softmax_model_from_probs"]
+    np.testing.assert_allclose(outcome["result"], fit["logits_model"], rtol=RTOL)
+    assert outcome["warnings"] == []
+
+
+def test_evaluate_and_predict_on_tf_data(report: dict[str, Any]) -> None:
+    fit = report["inside_fit"]
+    eager = fit["evaluate_arrays"]
+    assert fit["evaluate_static_dataset"] == pytest.approx(eager, rel=RTOL)
+    assert fit["evaluate_unknown_batch"] == pytest.approx(eager, rel=RTOL)
+    np.testing.assert_allclose(fit["fit_static_dataset"], fit["logits_model"], rtol=RTOL)
+    assert fit["predict_diff"] == 0.0
+
+
+@pytest.mark.parametrize("key", ["evaluate_unknown_width", "evaluate_rows_unknown_width"])
+def test_evaluate_with_labels_of_unknown_width_gives_the_eager_loss(report: dict[str, Any], key: str) -> None:
+    # from_generator with TensorSpec((None, None), ...) labels, which Keras casts to float: never broadcast.
+    outcome = report["inside_fit"][key]
+    assert "result" in outcome, outcome
+    assert outcome["result"] == pytest.approx(report["inside_fit"]["evaluate_arrays"], rel=RTOL)
+
+
+def test_fit_with_labels_of_unknown_width(report: dict[str, Any]) -> None:
+    outcome = report["inside_fit"]["fit_unknown_width"]
+    assert "result" in outcome, outcome
+    np.testing.assert_allclose(outcome["result"], report["inside_fit"]["logits_model"], rtol=RTOL)
+
+
+def test_mixed_precision(report: dict[str, Any], request: pytest.FixtureRequest) -> None:
+    fit = report["inside_fit"]
+    np.testing.assert_allclose(fit["mixed_labelkit"], fit["mixed_native"], rtol=RTOL)
+    if _backend(request) == "jax":
+        assert _is_nan_history(fit["mixed_softmax_model"]), fit["mixed_softmax_model"]
+    else:  # the float16 softmax output is cast to float32 before call: its logits are read before the cast
+        np.testing.assert_allclose(fit["mixed_softmax_model"]["result"], fit["mixed_labelkit"], rtol=RTOL)
+    outcome = fit["mixed_dataset_unknown_width"]
+    assert "result" in outcome, outcome
+    np.testing.assert_allclose(outcome["result"], fit["mixed_labelkit"], rtol=RTOL)
+
+
+# --- fit under tf.distribute.MirroredStrategy ------------------------------------------------------
+
+DISTRIBUTED_TOL = 1e-6
+
+
+@pytest.fixture(scope="module")
+def mirrored_report() -> dict[str, Any]:
+    need("tensorflow", "keras")
+    return run_worker("tf_distributed_worker.py", "keras")["keras_fit"]
+
+
+@pytest.mark.parametrize("scenario", ["ignore", "ignore_sample_weight", "ignore_weight_smoothing", "no_ignore"])
+def test_fit_under_mirrored_strategy_is_the_global_mean(mirrored_report: dict[str, Any], scenario: str) -> None:
+    assert mirrored_report["replicas"] == 2
+    r = mirrored_report[scenario]
+    assert r["loss_diff"] <= DISTRIBUTED_TOL * max(1.0, r["loss"]), r
+    assert r["evaluate_diff"] <= DISTRIBUTED_TOL * max(1.0, r["loss"]), r
+    assert r["grad_diff"] <= DISTRIBUTED_TOL, r
+    # Keras' own ignore_class averages the replicas' means: the data is built so that it shows.
+    assert mirrored_report["native_ignore_class_loss_diff"] > 1e-3
