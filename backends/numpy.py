@@ -112,6 +112,9 @@ class NumpyBackend(Backend):
     def log1p(self, x: Any) -> Any:
         return np.log1p(x)
 
+    def softplus(self, x: Any) -> Any:
+        return np.logaddexp(0, x)
+
     def maximum(self, a: Any, b: Any) -> Any:
         return np.maximum(a, b)
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from labelkit._checks import check_labels, validate_ignore_index
-from labelkit._dispatch import get_backend, resolve
+from labelkit._dispatch import get_backend, resolve, unservable
 from labelkit._spec import ArgumentError, Spec, check_task, dtype_kind, error_code, fmt_shape, infer_from_shapes
 from labelkit.backends import Backend
 from labelkit.errors import LabelkitError, LabelValueError
@@ -256,6 +256,11 @@ def _read(x: Any, name: str, dtype: str | None) -> _Input | Problem:
                            f"Pass a rectangular nested list or an array: np.asarray({name}).")
         backend = get_backend(x)
     assert backend is not None
+    why = unservable(name, x, backend)  # masked entries, torch sparse and nested tensors
+    if why is not None:
+        return Problem("masked_values" if why.error is LabelValueError else "unsupported_array", why.found, why.fix)
+    if isinstance(x, np.ndarray) and type(x) is not np.ndarray:
+        x = np.asarray(x)  # np.matrix and other subclasses: read as plain ndarrays
     if np.ndim(x) == 0 and isinstance(x, np.ndarray) and x.dtype == object:
         return Problem("not_an_array", f"{name}: got a NumPy object array; expected numbers.",
                        f"Convert it: np.asarray({name}, dtype=np.float32).")
@@ -343,23 +348,23 @@ def _layer_expr(f: str, units: Any) -> str:
         "tensorflow": f"a last layer with {outputs}, e.g. keras.layers.Dense({units})",
         "keras": f"a last layer with {outputs}, e.g. keras.layers.Dense({units})",
         "jax": f"a last layer with {outputs}, e.g. flax.nnx.Linear(in_features, {units}, rngs=rngs)",
-    }.get(f, f"a model with {outputs} per example")
+    }.get(f, f"a last layer with {outputs}")
 
 
-def _ignore_hint(f: str, value: int) -> str:
+def _ignore_hint(f: str, value: int, lk_call: str | None = None) -> str:
+    """The fix that leaves elements labelled ``value`` out; ``lk_call``: the labelkit call with it (default:
+    ``lk.cross_entropy(logits, labels, ignore_index=value)``, which needs the class axis last)."""
+    lk_call = lk_call or f"lk.cross_entropy(logits, labels, ignore_index={value})"
     if f == "torch":
         if value == -100:
-            return ("torch.nn.CrossEntropyLoss() already ignores -100 (its default ignore_index); with labelkit: "
-                    "lk.cross_entropy(logits, labels, ignore_index=-100)")
-        return (f"torch.nn.CrossEntropyLoss(ignore_index={value}), or "
-                f"lk.cross_entropy(logits, labels, ignore_index={value})")
+            return (f"torch.nn.CrossEntropyLoss() already ignores -100 (its default ignore_index); with labelkit: "
+                    f"{lk_call}")
+        return f"torch.nn.CrossEntropyLoss(ignore_index={value}), or {lk_call}"
     if f in ("tensorflow", "keras"):
-        return (f"keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class={value}), or "
-                f"lk.cross_entropy(logits, labels, ignore_index={value})")
+        return f"keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class={value}), or {lk_call}"
     if f == "jax":
-        return (f"lk.cross_entropy(logits, labels, ignore_index={value}) (optax would read {value} as a class "
-                f"counted from the end)")
-    return f"lk.cross_entropy(logits, labels, ignore_index={value})"
+        return f"{lk_call} (optax would read {value} as a class counted from the end)"
+    return lk_call
 
 
 def labelkit_call(spec: Spec, logits_ndim: int, ignore_index: int | None = None, labels_expr: str = "labels") -> str:
@@ -573,6 +578,8 @@ def _wrong_loss(ctx: _Ctx, spec: Spec, loss: str, want: str) -> Problem:
             fix += f"; if the labels are 0/1 targets, give the model {_layer_expr(f, 1)}"
     elif want == BINARY and spec.task == "binary":
         message += " A softmax over a single logit is always 1, so its loss is always 0."
+    if f in ("keras", "tensorflow"):
+        fix += "; or, for any label format, model.compile(loss=labelkit.keras.CrossEntropy())"
     return Problem("wrong_loss", message, fix)
 
 
@@ -584,6 +591,24 @@ def _column_fix(ctx: _Ctx, spec: Spec) -> str:
     if f in ("tensorflow", "keras"):
         return f"{ctx.call(spec)}  # takes them as they are; for a dense loss: lk.one_hot(labels, like=logits)"
     return f"{ctx.call(spec)}  # or one-hot rows for a dense loss: lk.one_hot(labels, like=logits)"
+
+
+def _accuracy_note(ctx: _Ctx, spec: Spec) -> str:
+    """The accuracy trap of column labels (issue 15): ``(pred == labels)`` with predictions of the batch
+    shape ``B`` broadcasts them against ``labels`` of shape ``B`` with a size-1 axis."""
+    b = tuple(d for i, d in enumerate(ctx.lshape) if i != spec.axis)
+    if len(b) == 1:
+        n = "N" if b[0] is None else str(b[0])
+        pair = f"({n},) against ({n}, 1) to ({n}, {n})"
+    elif None not in b and None not in ctx.yshape:
+        try:
+            pair = f"{fmt_shape(b)} against {fmt_shape(ctx.yshape)} to {fmt_shape(np.broadcast_shapes(b, ctx.yshape))}"
+        except ValueError:
+            return ""
+    else:
+        pair = f"{fmt_shape(b)} against {fmt_shape(ctx.yshape)}"
+    return (f" A hand-written accuracy is silently wrong on them: (logits.argmax({spec.axis}) == labels) broadcasts "
+            f"{pair} and compares predictions with the wrong labels; lk.accuracy(logits, labels) reads them as ids.")
 
 
 def _shape_warnings(ctx: _Ctx, spec: Spec, skip_column: bool) -> list[Problem]:
@@ -598,7 +623,8 @@ def _shape_warnings(ctx: _Ctx, spec: Spec, skip_column: bool) -> list[Problem]:
             f"keras.losses.SparseCategoricalCrossentropy accept them, but a dense loss does not: Keras' "
             f"CategoricalCrossentropy raises (target.shape={yfmt}, output.shape={lfmt}), "
             f"tf.nn.softmax_cross_entropy_with_logits and optax.softmax_cross_entropy broadcast them silently "
-            f"into a wrong loss, and torch.nn.CrossEntropyLoss raises '0D or 1D target tensor expected'.",
+            f"into a wrong loss, and torch.nn.CrossEntropyLoss raises '0D or 1D target tensor expected'."
+            + _accuracy_note(ctx, spec),
             _column_fix(ctx, spec),
             "warning",
         ))
@@ -655,8 +681,10 @@ def _value_problem(ctx: _Ctx, spec: Spec, item: dict[str, Any]) -> Problem:
     fix = ""
     if code == "id_out_of_range":
         v, lo, hi, c = item["value"], item["lo"], item["hi"], item["num_classes"]
-        if v < 0:
-            fix = _ignore_hint(f, v)
+        if v < 0 or item.get("ignore_like"):
+            fix = _ignore_hint(f, v, labelkit_call(spec, len(ctx.lshape), v))
+            if v >= 0:
+                fix += f"  # {v} marks pixels/elements to ignore; if it is a real class, give the model {v + 1} outputs"
         elif lo >= 1 and hi == c:
             fix = "labels - 1  # the ids start at 1"
         else:
@@ -769,7 +797,8 @@ def diagnose(
     (False, ('wrong_loss',))
     >>> print(d.problems[0].fix)  # doctest: +NORMALIZE_WHITESPACE
     keras.losses.SparseCategoricalCrossentropy(from_logits=True)(labels, logits);
-    or keep the dense loss with lk.one_hot(labels, like=logits)
+    or keep the dense loss with lk.one_hot(labels, like=logits);
+    or, for any label format, model.compile(loss=labelkit.keras.CrossEntropy())
     >>> import numpy as np
     >>> lk.diagnose(np.zeros((3, 5)), np.array([1, 5, 5])).problems[0].fix
     'labels - 1  # the ids start at 1'

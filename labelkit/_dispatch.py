@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from labelkit.backends.jax import JaxBackend
 from labelkit.backends.numpy import NumpyBackend
 from labelkit.backends.tensorflow import TensorflowBackend
 from labelkit.backends.torch import TorchBackend
-from labelkit.errors import BackendError, LabelValueError
+from labelkit.errors import BackendError, LabelkitError, LabelValueError
 
 __all__ = [
     "available_backends",
@@ -28,6 +28,7 @@ __all__ = [
     "get_backend",
     "register_backend",
     "resolve",
+    "unservable",
 ]
 
 _NUMPY = NumpyBackend()
@@ -192,6 +193,64 @@ def _not_an_array(name: str, x: Any) -> BackendError:
     )
 
 
+class Unservable(NamedTuple):
+    """Why an argument cannot be served (see ``unservable``)."""
+
+    error: type[LabelkitError]
+    found: str  # what was found and what was expected
+    advice: str  # the fix, as a sentence
+    fix: str  # the fix, as an expression (``lk.diagnose``)
+
+    def exception(self) -> LabelkitError:
+        return self.error(f"{self.found} {self.advice}")
+
+
+def unservable(name: str, x: Any, backend: Backend | None) -> Unservable | None:
+    """Why the argument ``name`` is an array labelkit cannot serve, or ``None`` when it can.
+
+    Those are NumPy masked arrays with masked entries (reading them drops the mask, and the hidden
+    values would count) and the tensors a backend names in ``unservable`` (PyTorch's sparse and nested
+    tensors). Other ndarray subclasses (``np.matrix``, a masked array with nothing masked) are served
+    as plain ndarrays.
+    """
+    if isinstance(x, np.ndarray):
+        mask = getattr(x, "mask", None) if type(x) is not np.ndarray else None
+        if mask is None or not np.any(mask):
+            return None
+        mask = np.broadcast_to(mask, x.shape)  # a masked array's mask may be one bool for all
+        at = ", ".join(str(int(i)) for i in np.argwhere(mask)[0])
+        count = int(np.count_nonzero(mask))
+        found = (
+            f"{name}: a NumPy masked array with {count} masked {'entry' if count == 1 else 'entries'} (the "
+            f"first at {name}[{at}]); expected an array without masked entries: labelkit reads the values "
+            f"under the mask as they are, so they would count."
+        )
+        if name == "labels":
+            return Unservable(
+                LabelValueError, found, "Give them an id to leave out: labels.filled(-100) with ignore_index=-100.",
+                "labels.filled(-100)  # with ignore_index=-100",
+            )
+        fix = f"{name}.filled(value)"
+        return Unservable(LabelValueError, found, f"Fill them with the value you mean: {fix}.", fix)
+    why = None if backend is None or backend is _NUMPY else backend.unservable(x)
+    if why is None:
+        return None
+    kind, what = why
+    if kind == "nested":
+        pad = "-100" if name == "labels" else "0.0"
+        fix = f"torch.nested.to_padded_tensor({name}, {pad})"
+        after = "with ignore_index=-100" if name == "labels" else "with the labels padded by -100 and ignore_index=-100"
+        return Unservable(
+            BackendError, f"{name}: {what}; expected a dense tensor of one shape.", f"Pad it: {fix} {after}.",
+            f"{fix}  # {after}",
+        )
+    fix = f"{name}.to_dense()"
+    return Unservable(
+        BackendError, f"{name}: {what}; expected a dense tensor (PyTorch's losses refuse sparse ones too).",
+        f"Pass {fix}.", fix,
+    )
+
+
 def resolve(
     args: dict[str, Any], primary: str, *, optional: Sequence[str] = ()
 ) -> tuple[Backend, dict[str, Any]]:
@@ -200,14 +259,18 @@ def resolve(
     The backend is the framework of the framework arrays among ``args`` (NumPy when there are none).
     NumPy arrays, lists and scalars are converted into that framework, on the device of ``primary``
     (or of the first framework array). ``None`` is an error, except for the names in ``optional``,
-    whose ``None`` values are left as they are.
+    whose ``None`` values are left as they are. ndarray subclasses (``np.matrix``...) are read as plain
+    ndarrays.
 
     Raises:
-      BackendError: an argument is not an array, or two frameworks are mixed.
+      BackendError: an argument is not an array, or two frameworks are mixed, or it is an array
+        labelkit cannot serve (a torch sparse or nested tensor).
+      LabelValueError: an argument is a NumPy masked array with masked entries.
     """
     found: dict[str, Backend | None] = {}
     chosen: Backend | None = None
     chosen_name = ""
+    args = dict(args)
     for name, value in args.items():
         if value is None:
             if name not in optional:
@@ -216,6 +279,12 @@ def resolve(
         backend = get_backend(value)
         if backend is None and not isinstance(value, _HOST_TYPES):
             raise _not_an_array(name, value)
+        if backend is not None:
+            why = unservable(name, value, backend)
+            if why is not None:
+                raise why.exception()
+            if type(value) is not np.ndarray and isinstance(value, np.ndarray):
+                args[name] = np.asarray(value)  # np.matrix stays 2-D, and its reductions keep 2 dims
         found[name] = backend
         if backend is None or backend is _NUMPY:
             continue

@@ -14,10 +14,11 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from labelkit._checks import IGNORE_VALUES
 from labelkit._diagnose import BINARY, CATEGORICAL, SPARSE, Diagnosis, Problem, diagnose, squeeze_expr
 from labelkit._spec import fmt_shape
 
@@ -31,7 +32,7 @@ SHAPE = (
     r"(?:torch\.Size\(|TensorShape\()?"
     r"[(\[]\s*(?:" + _DIM + r"\s*(?:,\s*" + _DIM + r"\s*)*,?\s*)?[)\]]\)?"
 )
-_BARE = r"[\d,\s]+"  # 32,1000 inside TF's logits_size=[...]
+_BARE = r"\s*\d+(?:\s*,\s*\d+)*\s*"  # 32,1000 inside TF's logits_size=[...]; "10 0" is no number (a wrapped 100)
 
 
 def parse_shape(text: str) -> Shape:
@@ -79,6 +80,8 @@ def _plain(text: str, what: str, f: str, code: str, message: str, fix: str) -> D
 def _out_of_range(text: str, what: str, f: str, value: int, num_classes: int | None,
                   values: list[int] | None = None) -> Diagnosis:
     """Ids out of range: the library's own value check on the ids the message lists, when it lists C."""
+    if not values and value in IGNORE_VALUES and value >= 0:
+        num_classes = None  # one id alone cannot tell a mask's ignore value from a class: both readings below
     ids_list = values if values else [value]
     # The numbers come from a message: a C or an id beyond int64, or more ids x C than a batch could hold,
     # gets the plain explanation (no array of that size is built; the logits are a zero-stride view).
@@ -97,6 +100,16 @@ def _out_of_range(text: str, what: str, f: str, value: int, num_classes: int | N
         message = (f"a label is {value}: class ids must lie in 0..C-1, and negative ids are never valid "
                    f"classes. If {value} marks padding, leave it out of the loss.")
         return _plain(text, what, f, "id_out_of_range", message, _ignore_hint(f, value))
+    if value in IGNORE_VALUES:
+        from labelkit._diagnose import _ignore_hint
+
+        message = (f"a label is {value}, but the logits have fewer than {value + 1} classes: class ids must lie in "
+                   f"0..C-1. {value} is the usual 'ignore' value of segmentation masks (PASCAL VOC, Cityscapes): "
+                   f"if it marks pixels to ignore, leave them out of the loss. lk.validate(logits, labels) names "
+                   f"the first bad id.")
+        return _plain(text, what, f, "id_out_of_range", message,
+                      f"{_ignore_hint(f, value)}  # if {value} marks pixels to ignore; else give the model at least "
+                      f"{value + 1} outputs")
     message = (f"a label is {value}, but the logits have fewer than {value + 1} classes: class ids must lie "
                f"in 0..C-1. If the ids run 1..C they start at 1; otherwise the model has too few outputs "
                f"or the labels belong to another dataset. lk.validate(logits, labels) names the first bad id.")
@@ -108,11 +121,12 @@ def _out_of_range(text: str, what: str, f: str, value: int, num_classes: int | N
 
 Handler = Callable[[str, "re.Match[str]"], Diagnosis]
 _PATTERNS: list[tuple[str, str, Handler]] = []
+_FALLBACKS: list[tuple[str, str, Handler]] = []  # tried only when no pattern matches any reading of the text
 
 
-def _pattern(regex: str, flags: int = 0) -> Callable[[Handler], Handler]:
+def _pattern(regex: str, fallback: bool = False) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
-        _PATTERNS.append((regex, fn.__name__, fn))
+        (_FALLBACKS if fallback else _PATTERNS).append((regex, fn.__name__, fn))
         return fn
 
     return register
@@ -182,7 +196,9 @@ def _tf_sparse_shape(text: str, m: re.Match[str]) -> Diagnosis:
 @_pattern(r"Received a label value of (?P<value>-?\d+) which is outside the valid range of "
           r"\[0, (?P<c>\d+)\)\.?(?:\s+Label values:(?P<values>(?:\s+-?\d+)+))?")
 def _tf_label_value(text: str, m: re.Match[str]) -> Diagnosis:
-    values = [int(v) for v in m["values"].split()] if m["values"] else None
+    # Only a list read whole: one wrapped across lines may have a number cut in two (255 -> 25, 5).
+    whole = m["values"] and "\n" not in m["values"].strip() and m.re not in _FLEXIBLE
+    values = [int(v) for v in m["values"].split()] if whole else None
     return _out_of_range(text, "a sparse label outside [0, C)", "tensorflow", int(m["value"]), int(m["c"]), values)
 
 
@@ -375,6 +391,171 @@ def _jax_int_dtype(text: str, m: re.Match[str]) -> Diagnosis:
     )
 
 
+# labelkit's own messages ---------------------------------------------------------------------------
+# Read like a native message: the shapes are diagnosed with the task and class axis the message names,
+# and the fix is the one labelkit wrote in it.
+
+_LK_TYPES = (r"(?<![A-Za-z])(?:labelkit\.errors\.|labelkit\._spec\.)?"
+             r"(?:ShapeMismatchError|LabelValueError|ArgumentError|BackendError|LabelkitError)")
+
+
+# The rest of a message: its line and the lines a terminal wrapped it onto, up to what a traceback adds after it.
+_STOP = r"(?:During handling of the above|The above exception was|Traceback \(most recent call last\))"
+_REST = r"(?:(?!" + _STOP + r")[^\n]|\n(?!\s*(?:" + _STOP + r"|File \"|[\w.]*(?:Error|Exception):)))*"
+
+
+def _sentences(text: str) -> list[str]:
+    return [t for t in re.split(r"(?<=[.!?])\s+(?=[A-Z(`'\d])", text.strip()) if t]
+
+
+def _own(text: str, found: str, fix: str, what: str, code: str, d: Diagnosis | None = None) -> Diagnosis:
+    f = _framework_in(text)
+    fix = " ".join(fix.split()) or "lk.diagnose(logits, labels)  # on the arrays themselves"
+    problem = Problem(code, " ".join(found.split()), fix)
+    base = d if d is not None else Diagnosis(None, (), framework=f)
+    others = tuple(p for p in base.problems if p.code != code)
+    return replace(base, problems=(problem, *others), framework=f, source=f"labelkit: {what}",
+                   message=_first_line(text))
+
+
+@_pattern(r"labels have shape (?P<labels>" + SHAPE + r") but logits have shape (?P<logits>" + SHAPE
+          + r") \(task '(?P<task>multiclass|binary|multilabel)', class axis (?P<axis>\d{1,4})\); "
+          + r"these logits accept labels of shape "
+          + r"(?P<accepted>(?:" + SHAPE + r")(?: or " + SHAPE + r")*)\.(?P<fix>" + _REST + ")")
+def _lk_shape(text: str, m: re.Match[str]) -> Diagnosis:
+    logits, labels = parse_shape(m["logits"]), parse_shape(m["labels"])
+    d = diagnose(logits, labels, task=m["task"], axis=int(m["axis"]), framework=_framework_in(text))
+    errors = [p for p in d.problems if p.severity == "error"]
+    code = errors[0].code if errors else "shape_mismatch"
+    found = m.group(0)[: m.start("fix") - m.start()]
+    return _own(text, found, m["fix"], "ShapeMismatchError: the labels do not fit the logits", code, d)
+
+
+@_pattern(r"labels have shape (?P<labels>" + SHAPE + r") but logits have shape (?P<logits>" + SHAPE
+          + r") and a dense loss was asked for\.(?P<rest>" + _REST + ")")
+def _lk_dense_asked(text: str, m: re.Match[str]) -> Diagnosis:
+    d = diagnose(parse_shape(m["logits"]), parse_shape(m["labels"]), loss=CATEGORICAL, labels_dtype="int64",
+                 framework=_framework_in(text))
+    rest = _sentences(m["rest"])
+    found = m.group(0)[: m.start("rest") - m.start()] + (" " + rest[0] if rest[1:] else "")
+    return _own(text, found, " ".join(rest[1:] or rest), "ShapeMismatchError: class ids for a dense loss",
+                "wrong_loss", d)
+
+
+@_pattern(r"labels have shape (?P<labels>" + SHAPE + r"), the logits' own shape: they are one-hot or probability "
+          r"rows, but a sparse loss was asked for\.(?P<fix>" + _REST + ")")
+def _lk_sparse_asked(text: str, m: re.Match[str]) -> Diagnosis:
+    shape = parse_shape(m["labels"])
+    d = diagnose(shape, shape, loss=SPARSE, labels_dtype="float32", framework=_framework_in(text))
+    found = m.group(0)[: m.start("fix") - m.start()]
+    return _own(text, found, m["fix"], "ShapeMismatchError: rows for a sparse loss", "wrong_loss", d)
+
+
+_LK_VALUES = {
+    "id_out_of_range": r"is -?\d+, outside the valid class ids 0\.\.-?\d+ for \d+ classes\.",
+    "non_integral_ids": r"which is not a whole number; sparse labels are class ids\.",
+    "label_not_finite": r"labels must be finite numbers\.",
+    "negative_rows": r"one-hot and probability rows must be ≥ 0\.",
+    "not_one_hot": r"a one-hot row has exactly one\.",
+    "zero_row": r"is all zeros; expected a one-hot or probability row summing to 1\.",
+    "probs_not_normalised": r"sums to \S+ along axis \d+; expected a one-hot or probability row summing to 1 "
+                            r"\(tolerance [^)]*\)\.",
+    "target_out_of_range": r"targets must lie in \[0, 1\]\.",
+}
+
+
+@_pattern(r"(?P<found>\b(?:labels|like)\b[^\n:]{0,80}?(?:" + "|".join(f"(?P<{k}>{v})" for k, v in _LK_VALUES.items())
+          + r"))(?P<fix>" + _REST + ")")
+def _lk_value(text: str, m: re.Match[str]) -> Diagnosis:
+    code = next(k for k in _LK_VALUES if m[k])
+    found, fix = m["found"], m["fix"]
+    if code == "id_out_of_range":  # what the ids suggest ("8 elements hold 255, ...") belongs to what was found
+        rest = _sentences(fix)
+        found, fix = " ".join([found, *rest[:-1]]), rest[-1] if rest else ""
+        if "Pass ignore_index" in found:
+            found, _, tail = found.rpartition("Pass ignore_index")
+            fix = "Pass ignore_index" + tail + (" " + fix if fix else "")
+    return _own(text, found, fix, "LabelValueError: invalid label values", code)
+
+
+@_pattern(_LK_TYPES + r": (?P<msg>" + _REST + ")", fallback=True)
+def _lk_any(text: str, m: re.Match[str]) -> Diagnosis:
+    parts = _sentences(" ".join(m["msg"].split()))
+    code = "labelkit_error"
+    am = re.match(r"\s*(\w+): ", m["msg"])
+    if am:
+        code = "bad_argument"
+    return _own(text, parts[0] if parts else m["msg"], " ".join(parts[1:]), "an error labelkit raised", code)
+
+
+# TensorFlow graphs: the first line alone ------------------------------------------------------------
+
+
+@_pattern(r"Graph execution error(?::|\b)", fallback=True)
+def _tf_graph_error(text: str, m: re.Match[str]) -> Diagnosis:
+    node = re.search(r"Detected at node '?(?P<node>[\w/.\-]+)", text)
+    where = f" The failing op is {node['node']}." if node else ""
+    return _plain(
+        text, "an op failed inside a graph (model.fit, model.evaluate or a tf.function)", "tensorflow",
+        "graph_execution_error",
+        "TensorFlow ran a graph (model.fit/evaluate/predict, or a tf.function) and an op in it failed. This line "
+        "does not say which or why: the cause is further down the message, after 'Detected at node ... defined "
+        "at' and the traceback (in a loss, usually 'Received a label value of ... outside the valid range' "
+        f"or a shape error).{where}",
+        "paste the whole message into lk.explain; or run eagerly to get the error at the op: "
+        "model.compile(..., run_eagerly=True) or tf.config.run_functions_eagerly(True); or check one batch: "
+        "lk.diagnose(model(x), y)",
+    )
+
+
+# An accuracy that is about 1/C, or predictions (N,) compared with labels (N, 1) (issue 15) ----------
+
+_ACC_FIX = {
+    "torch": "lk.accuracy(logits, labels)  # or (logits.argmax(1) == labels.squeeze(1)).float().mean()",
+    "keras": "model.compile(..., metrics=[labelkit.keras.Accuracy()])  # or SparseCategoricalAccuracy for ids",
+    "tensorflow": "lk.accuracy(logits, labels)  # or tf.squeeze(labels, -1) before comparing",
+    "jax": "lk.accuracy(logits, labels)  # or labels.squeeze(-1) before comparing",
+}
+
+
+def _accuracy_problem(f: str, found: str) -> Diagnosis:
+    message = (
+        f"{found} Comparing predictions of shape (N,) with column labels (N, 1) broadcasts to (N, N): "
+        f"every prediction is compared with every label, and the mean is about the share of the most common "
+        f"class (about 1/C) — a wrong number without an error. Keras' CategoricalAccuracy given (N, 1) ids does "
+        f"the same (the argmax of a one-column row is always 0). lk.accuracy reads the labels as the losses do."
+    )
+    return Diagnosis(None, (Problem("accuracy_broadcast", message, _ACC_FIX.get(f, "lk.accuracy(logits, labels)")),),
+                     framework=f, source="an accuracy that compares (N,) with (N, 1)")
+
+
+@_pattern(r"(?is)^(?=.*?(?:accura|==))(?=.*?[(\[]\s*(?P<n>\d+|None|N)\s*,\s*1\s*[)\]])", fallback=True)
+def _accuracy_shapes(text: str, m: re.Match[str]) -> Diagnosis:
+    n = "N" if m["n"] == "None" else m["n"]
+    flat = re.search(r"[(\[]\s*" + re.escape(m["n"]) + r"\s*,?\s*[)\]](?!\s*,)", text)
+    found = f"The text compares shapes ({n},) and ({n}, 1)." if flat else f"The text compares labels of shape ({n}, 1)."
+    return _accuracy_problem(_framework_in(text), found)
+
+
+@_pattern(r"(?is)\baccuracy\b[^\n]{0,60}?(?P<acc>(?:\d+(?:\.\d+)?|\.\d+)\s*%|\d*\.\d+)[^\n]{0,80}?\b(?P<c>\d+)\s+classes\b",
+          fallback=True)
+def _accuracy_chance(text: str, m: re.Match[str]) -> Diagnosis:
+    raw = m["acc"].replace(" ", "")
+    acc = float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
+    c = int(m["c"])
+    f = _framework_in(text)
+    chance = 1.0 / c if c else 0.0
+    if c >= 2 and abs(acc - chance) <= 0.5 * chance:
+        return _accuracy_problem(f, f"An accuracy of {acc:g} with {c} classes is about chance, 1/C = {chance:.3g}.")
+    return Diagnosis(None, (Problem(
+        "accuracy_not_chance",
+        f"An accuracy of {acc:g} with {c} classes is not the chance level 1/C = {chance:.3g}, so it is not the (N, N) "
+        f"broadcast of predictions (N,) against labels (N, 1); that symptom reads about 1/C.",
+        "lk.accuracy(logits, labels)  # the accuracy for any label format, to compare with",
+        "warning",
+    ),), framework=f, source="an accuracy with a number of classes")
+
+
 # A pasted description: "logits shape (None, 1000) vs labels shape (None, 1)" -------------------------
 
 _LOGITS_WORDS = r"logits?|outputs?|inputs?|y_pred|preds?|predictions?|scores"
@@ -407,11 +588,98 @@ def _described(text: str) -> Diagnosis | None:
     return replace(d, source="a description of logits and labels shapes", message=_first_line(text))
 
 
+def _flexible(regex: str) -> str:
+    """``regex`` with each literal space made optional: a terminal that wrapped a line at a space and
+    lost it (the lines of a paste are joined without spaces, see ``_readings``) still matches."""
+    out, in_class, escaped = [], False, False
+    for ch in regex:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "[" and not in_class:
+            in_class = True
+        elif ch == "]" and in_class:
+            in_class = False
+        elif ch == " " and not in_class:
+            out.append(" ?")
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
+Compiled = tuple[tuple[re.Pattern[str], str, Callable[..., Any]], ...]
+_FLEXIBLE: set[re.Pattern[str]] = set()  # the patterns compiled flexible about spaces
+
+
 @functools.cache
-def _compiled() -> tuple[tuple[re.Pattern[str], str, Callable[..., Any]], ...]:
+def _compiled(fallback: bool = False, flexible: bool = False) -> Compiled:
     """The patterns, compiled on first use: compiling them at import would cost ``import labelkit``
     about 15 ms, for a function most programs never call."""
-    return tuple((re.compile(regex, re.DOTALL), name, fn) for regex, name, fn in _PATTERNS)
+    out = tuple((re.compile(_flexible(regex) if flexible else regex, re.DOTALL), name, fn)
+                for regex, name, fn in (_FALLBACKS if fallback else _PATTERNS))
+    if flexible:
+        _FLEXIBLE.update(r for r, _, _ in out)
+    return out
+
+
+# ANSI escape sequences (colours, cursor moves, OSC links) and the frames terminals and rich/IPython
+# tracebacks draw around a message: box drawing, blocks, arrows and pointers.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+_FRAME = re.compile(r"[\u2500-\u259f\u2190-\u21ff\u276f\u2771\u25b6\u25ba\u2022]")
+
+
+class _Reading(NamedTuple):
+    text: str
+    flexible: bool  # the patterns must be flexible about spaces (the lines were joined without one)
+    name: str = ""
+
+
+def _readings(text: str) -> list[_Reading]:
+    """The ways to read a pasted message, most literal first, all without colours and frames:
+
+    * one stripped line per line (a message with its own line breaks, such as TensorFlow's);
+    * the lines joined by a space (a message wrapped at spaces);
+    * unwrapped: a line as wide as the widest was broken by the terminal at its width, inside a word or
+      at a space it dropped, and is joined to the next without one (unless the next is indented deeper:
+      it kept the space); shorter lines end where the text did, and are joined by a space;
+    * the lines joined with nothing (any break inside a word or shape).
+    """
+    clean = _FRAME.sub(" ", _ANSI.sub("", text)).replace("\r\n", "\n").replace("\r", "\n")
+    raw = [ln.rstrip() for ln in clean.split("\n")]
+    raw = [ln for ln in raw if ln.strip()]
+    lines = [" ".join(ln.split()) for ln in raw]
+    width = max((len(ln) for ln in raw), default=0)
+    indent = [len(r) - len(r.lstrip()) for r in raw]
+    unwrapped = "".join(
+        ln + ("" if len(r) == width and (i + 1 == len(raw) or indent[i + 1] <= indent[i]) else " ")
+        for i, (ln, r) in enumerate(zip(lines, raw))
+    ).strip()
+    out: list[_Reading] = []
+    for reading in (_Reading("\n".join(lines), False, "lines"), _Reading(" ".join(lines), False, "spaced"),
+                    _Reading(unwrapped, True, "unwrapped"), _Reading("".join(lines), True, "glued")):
+        if all(reading[:2] != r[:2] for r in out):
+            out.append(reading)
+    return out
+
+
+def _message_line(readings: list[_Reading], reading: _Reading, m: re.Match[str]) -> str:
+    """The lines of ``reading`` that hold the match, on one line, from the exception type before it on
+    (when it names one). A match in the lines joined with nothing is shown from the unwrapped reading:
+    the same text, with the spaces a reader expects."""
+    text = reading.text
+    if reading.name == "glued":
+        text = next(r.text for r in readings if r.name in ("unwrapped", "spaced"))
+        start, stop, before = 0, len(text), text
+    else:
+        start = text.rfind("\n", 0, m.start()) + 1
+        end = text.find("\n", m.end())
+        stop = end if end >= 0 else len(text)
+        before = text[start : m.start()]
+    heads = list(re.finditer(r"(?:^|\s)[\w.]*(?:Error|Exception):\s?", before))
+    if heads:
+        start += heads[-1].start()
+    return " ".join(text[start:stop].split())
 
 
 def explain(text: str) -> Diagnosis:
@@ -440,16 +708,28 @@ def explain(text: str) -> Diagnosis:
     """
     if not isinstance(text, str):
         text = str(text)
-    for regex, _name, fn in _compiled():
-        m = regex.search(text)
-        if m:
-            start = text.rfind("\n", 0, m.start()) + 1
-            end = text.find("\n", m.end())
-            return replace(fn(text, m), message=_first_line(text[start : end if end >= 0 else len(text)]))
-    described = _described(text)
+    readings = _readings(text)
+    # Patterns over every reading, most literal first; then the fallbacks (labelkit's generic message, a
+    # bare TensorFlow graph error), best reconstructed reading first, since they show the text they match.
+    flexible = [r for r in readings if r.flexible]
+    best_first = flexible[:1] + [r for r in readings if not r.flexible][::-1] + flexible[1:]
+    for fallback, order in ((False, readings), (True, best_first)):
+        for reading in order:
+            for i, (regex, _name, fn) in enumerate(_compiled(fallback, reading.flexible)):
+                m = regex.search(reading.text)
+                if m is None:
+                    continue
+                if flexible and not reading.flexible and (reading is not readings[0] or "\n" in m.group(0)):
+                    # The message runs over lines: read it from the unwrapped text, where the words are whole.
+                    m2 = _compiled(fallback, True)[i][0].search(flexible[0].text)
+                    if m2 is not None:
+                        reading, m = flexible[0], m2
+                return replace(fn(reading.text, m), message=_first_line(_message_line(readings, reading, m)))
+    spaced = readings[min(1, len(readings) - 1)].text
+    described = _described(spaced)
     if described is not None:
         return described
-    shapes = [fmt_shape(parse_shape(s.group(0))) for s in re.finditer(SHAPE, text)]
+    shapes = [fmt_shape(parse_shape(s.group(0))) for s in re.finditer(SHAPE, spaced)]
     seen = f" It names the shapes {', '.join(shapes)}, but not which is which." if shapes else ""
     return Diagnosis(None, (Problem(
         "unrecognised",
@@ -457,4 +737,4 @@ def explain(text: str) -> Diagnosis:
         f"JAX or optax.{seen}",
         "lk.diagnose(logits, labels)  # on the arrays themselves, or on their shapes: "
         "lk.diagnose((None, 1000), (None, 1), labels_dtype='int64')",
-    ),), framework=_framework_in(text), message=_first_line(text))
+    ),), framework=_framework_in(text), message=_first_line(spaced))

@@ -203,7 +203,43 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
         _json(d.to_dict())
     else:
         _print(str(d))
+        rerun = _rerun(d, args)
+        if rerun:
+            _print()
+            _print(f"  to check that fix here: {rerun}")
     return EXIT_OK if d.ok else EXIT_PROBLEMS
+
+
+# A fix's argument, and the attribute of `labelkit diagnose`'s option that takes it.
+_OPTIONS = (
+    (r"\bignore_index=(-?\d+)", "ignore_index"),
+    (r"\bpass axis=(-?\d+)", "axis"),
+    (r"\btask=['\"](multilabel|multiclass|binary)['\"]", "task"),
+)
+
+
+def _rerun(d: Any, args: argparse.Namespace) -> str | None:
+    """The ``labelkit diagnose`` command that applies the first error's fix, where the fix is one of its
+    options (``ignore_index=255`` -> ``--ignore-index 255``); ``None`` when it is not."""
+    first = next((p for p in d.problems if p.severity == "error"), None)
+    if first is None:
+        return None
+    for pattern, dest in _OPTIONS:
+        m = re.search(pattern, f"{first.message} {first.fix}")
+        if m and str(getattr(args, dest)) != m.group(1):
+            words = ["labelkit", "diagnose", args.logits, *([args.labels] if args.labels else [])]
+            for flag, name in (("--axis", "axis"), ("--task", "task"), ("--ignore-index", "ignore_index")):
+                value = m.group(1) if name == dest else getattr(args, name)
+                if value is not None and not (name == "axis" and str(value) == "-1") and value != "auto":
+                    words += [flag, str(value)]
+            return " ".join(_quote(w) for w in words)
+    return None
+
+
+def _quote(word: str) -> str:
+    import shlex
+
+    return shlex.quote(word)
 
 
 # --- frameworks (demo and doctor only) ------------------------------------------------------------

@@ -7,14 +7,17 @@ PyTorch.
 
 from __future__ import annotations
 
+import numbers
+import re
 import warnings
 from typing import Any
 
 import torch
 
 from labelkit._checks import validate_ignore_index
-from labelkit._losses import _check_args, cross_entropy
+from labelkit._losses import _check_args, _run
 from labelkit._spec import ArgumentError, check_task
+from labelkit.errors import ShapeMismatchError
 
 __all__ = ["CrossEntropyLoss"]
 
@@ -30,6 +33,31 @@ def _legacy_reduction(size_average: bool | None, reduce: bool | None) -> str:
     if reduce is False:
         return "none"
     return "sum" if size_average is False else "mean"
+
+
+def _axis_arg(axis: Any) -> int:
+    """The module's ``axis``: an int (checked against the input's rank at each call)."""
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise ArgumentError(
+            f"axis: expected an int, got {type(axis).__name__} {axis!r}. Pass e.g. axis=1 (PyTorch's class dim, "
+            f"the default) or axis=-1 (channels-last logits)."
+        )
+    return int(axis)
+
+
+def _in_module_words(exc: ShapeMismatchError) -> ShapeMismatchError | None:
+    """``exc`` with its fix written for this module (the axis goes to the constructor), or ``None``
+    when the message needs no change."""
+    text = str(exc)
+    m = re.search(r"pass axis=(-?\d+)\.", text)
+    if m is None:
+        return None
+    k = m.group(1)
+    fix = f"pass axis={k} to the module: labelkit.torch.CrossEntropyLoss(axis={k})."
+    text = text[: m.start()] + fix + text[m.end() :]
+    new = type(exc)(text)
+    new.code = getattr(exc, "code", "shape_mismatch")  # type: ignore[attr-defined]
+    return new
 
 
 class CrossEntropyLoss(torch.nn.Module):
@@ -61,12 +89,16 @@ class CrossEntropyLoss(torch.nn.Module):
       reduce: deprecated (as in PyTorch); use ``reduction``.
       reduction: ``"mean"``, ``"sum"`` or ``"none"``.
       label_smoothing: ε in ``[0, 1]``.
+      axis: keyword-only; the input's class axis: ``1`` (default, PyTorch's class dim) or any other,
+        e.g. ``axis=-1`` for channels-last ``(N, T, C)`` or ``(N, H, W, C)`` logits; the target then
+        has the input's shape without that axis (class ids), with it at size 1, or the input's shape.
       task: keyword-only; ``"auto"`` (default), ``"multiclass"``, ``"binary"`` or ``"multilabel"``.
       check_values: keyword-only; ``"auto"`` checks label values on concrete tensors (one host read per
         rule) and skips them under ``torch.compile``; ``False`` never checks.
 
     Shape:
-      - input: ``(N, C)``, ``(C,)`` (one unbatched example, as in PyTorch) or ``(N, C, d1, ..., dK)``.
+      - input: ``(N, C)``, ``(C,)`` (one unbatched example, as in PyTorch) or ``(N, C, d1, ..., dK)``;
+        with ``axis=-1``, ``(N, d1, ..., dK, C)``.
       - target: ``(N,)`` / ``(N, 1)`` / ``()`` class ids (any integer dtype); ``(N, d1, ..., dK)`` or
         ``(N, 1, d1, ..., dK)`` class ids; or the input's shape (one-hot/probability rows).
       - output: a scalar; with ``reduction="none"``, one loss per element: ``(N,)``, ``()`` or
@@ -97,6 +129,7 @@ class CrossEntropyLoss(torch.nn.Module):
         reduction: str = "mean",
         label_smoothing: float = 0.0,
         *,
+        axis: int = 1,
         task: str = "auto",
         check_values: Any = "auto",
     ) -> None:
@@ -109,6 +142,7 @@ class CrossEntropyLoss(torch.nn.Module):
         self.ignore_index = ignore_index
         self.reduction = reduction
         self.label_smoothing = label_smoothing
+        self.axis = _axis_arg(axis)
         self.task = task
         self.check_values = check_values
         # Validate every argument now, not at the first batch.
@@ -122,17 +156,26 @@ class CrossEntropyLoss(torch.nn.Module):
         unbatched = input.dim() == 1
         if unbatched:
             input, target = input.unsqueeze(0), target.unsqueeze(0)
-        loss = cross_entropy(
-            input,
-            target,
-            task=self.task,
-            axis=1,
-            label_smoothing=self.label_smoothing,
-            class_weight=self.weight,
-            ignore_index=self.ignore_index,
-            reduction=self.reduction,
-            check_values=self.check_values,
-        )
+        try:
+            # lk.cross_entropy's body itself (one call less per step: the fast path's cost is what matters here).
+            loss = _run(
+                input,
+                target,
+                task=self.task,
+                want=None,
+                from_logits=True,
+                axis=-1 if unbatched else self.axis,
+                label_smoothing=self.label_smoothing,
+                class_weight=self.weight,
+                ignore_index=self.ignore_index,
+                reduction=self.reduction,
+                check_values=self.check_values,
+            )
+        except ShapeMismatchError as exc:
+            reworded = _in_module_words(exc)
+            if reworded is None:
+                raise
+            raise reworded.with_traceback(exc.__traceback__) from None
         if unbatched and self.reduction == "none":
             loss = loss.squeeze(0)
         return loss
@@ -141,6 +184,8 @@ class CrossEntropyLoss(torch.nn.Module):
         parts = [f"ignore_index={self.ignore_index}", f"reduction={self.reduction!r}"]
         if self.label_smoothing:
             parts.append(f"label_smoothing={self.label_smoothing}")
+        if self.axis != 1:
+            parts.append(f"axis={self.axis}")
         if self.task != "auto":
             parts.append(f"task={self.task!r}")
         return ", ".join(parts)

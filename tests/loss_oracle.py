@@ -14,11 +14,15 @@ weights, ``ε`` the label smoothing):
   ``[1e-7, 1 - 1e-7]`` before the log;
 * ignored elements give 0 and leave the mean; an id out of range (or not whole) gives NaN;
 * ``"mean"``: ``Σ l_i / D`` with ``D`` the count of kept elements, or ``Σ_i Σ_c w_c t_ic`` with class weights
-  (multiclass and binary); ``D = 0`` gives 0 with a zero gradient.
+  (multiclass and binary); ``D = 0`` gives 0 with a zero gradient; any other ``D`` is used as it is,
+  negative too (PyTorch's value).
 
 Every function returns a :class:`Result`: the loss (a float64 scalar, or an array of shape ``S`` for
 ``reduction="none"``) and its gradient with respect to the input array (the gradient of ``Σ l_i`` for
 ``"none"``), of the input's shape.
+
+``*_target_grad`` give the gradient with respect to dense targets instead (SPEC: the natives'
+``-w_c (1-ε) p_c`` terms, 0 only where ``p_c = -inf``), the weighted mean's ``D`` included.
 """
 
 from __future__ import annotations
@@ -285,3 +289,89 @@ def multilabel(
 def _moved(result: Result, axis: int) -> Result:
     """The gradient back in the input's layout (class axis at ``axis``)."""
     return Result(result.value, np.moveaxis(result.grad, -1, axis))
+
+
+# --- gradients with respect to dense targets -----------------------------------------------------
+
+
+def _mean_target_grad(dl: np.ndarray, losses: np.ndarray, dd: np.ndarray, denom: float, reduction: str) -> np.ndarray:
+    """The gradient of the reduced loss with respect to the targets, from ``dl`` (``dl_i/dt``, per
+    element) and ``dd`` (``dD/dt``): the mean ``Σ l / D`` gives ``dl / D - Σ l / D² dD``."""
+    if reduction != "mean":
+        return dl
+    if denom == 0.0 or losses.size == 0:
+        return np.zeros_like(dl)
+    return dl / denom - float(np.sum(losses)) / denom**2 * dd
+
+
+def multiclass_target_grad(
+    logits: Any,
+    target: Any,
+    *,
+    axis: int = -1,
+    from_logits: bool = True,
+    label_smoothing: float = 0.0,
+    class_weight: Any = None,
+    reduction: str = "mean",
+) -> np.ndarray:
+    """The gradient of the softmax cross-entropy with respect to the target rows (the logits' shape):
+    ``dl_i/dt_c = -(1-ε) w_c p_c``, 0 where ``p_c = -inf``; with class weights the mean's ``D = Σ w·t``
+    depends on the targets too."""
+    x = np.moveaxis(np.asarray(logits, dtype=np.float64), axis, -1)
+    t = np.moveaxis(np.asarray(target, dtype=np.float64), axis, -1)
+    s, c = x.shape[:-1], x.shape[-1]
+    w, weighted = _weights(class_weight, c)
+    eps = label_smoothing
+    losses = np.zeros(s)
+    dl = np.zeros(x.shape)
+    dd = np.zeros(x.shape)
+    denom = 0.0
+    for pos in np.ndindex(*s):
+        losses[pos], _ = _multiclass_element(x[pos], t[pos], w, eps, from_logits)
+        if from_logits:
+            logp, _ = _softmax_row(x[pos])
+        else:
+            q = x[pos] / float(np.sum(x[pos]))
+            logp = np.array([math.log(min(max(v, EPSILON), 1.0 - EPSILON)) for v in q])
+        dl[pos] = [-(1.0 - eps) * w[k] * logp[k] if logp[k] != -math.inf else 0.0 for k in range(c)]
+        dd[pos] = w if weighted else 0.0
+        denom += float(np.dot(w, t[pos])) if weighted else 1.0
+    return np.moveaxis(_mean_target_grad(dl, losses, dd, denom, reduction), -1, axis)
+
+
+def binary_target_grad(
+    logits: Any, targets: Any, *, label_smoothing: float = 0.0, class_weight: Any = None, reduction: str = "mean"
+) -> np.ndarray:
+    """The gradient of the sigmoid cross-entropy (logits) with respect to its targets (shape ``S``):
+    ``dl/dt = (1-ε) (w_1 softplus(-z) - w_0 softplus(z))``; the weighted mean's ``dD/dt = w_1 - w_0``."""
+    x = np.asarray(logits, dtype=np.float64)
+    t = np.asarray(targets, dtype=np.float64)
+    (w0, w1), weighted = _weights(class_weight, 2)
+    eps = label_smoothing
+    losses = np.zeros(x.shape)
+    dl = np.zeros(x.shape)
+    denom = 0.0
+    for pos in np.ndindex(*x.shape):
+        z = float(x[pos])
+        losses[pos], _ = _binary_element(z, float(t[pos]), w0, w1, eps, True, weighted)
+        dl[pos] = (1.0 - eps) * (w1 * _softplus(-z) - w0 * _softplus(z))
+        denom += w0 * (1.0 - t[pos]) + w1 * t[pos] if weighted else 1.0
+    dd = np.full(x.shape, (w1 - w0) if weighted else 0.0)
+    return _mean_target_grad(dl, losses, dd, denom, reduction)
+
+
+def multilabel_target_grad(
+    logits: Any, targets: Any, *, axis: int = -1, label_smoothing: float = 0.0, class_weight: Any = None,
+    reduction: str = "mean",
+) -> np.ndarray:
+    """The gradient of the multilabel loss (logits) with respect to the multi-hot rows:
+    ``dl_i/dt_c = (1-ε) w_c (softplus(-z_c) - softplus(z_c)) / C``; the mean divides by the count."""
+    x = np.moveaxis(np.asarray(logits, dtype=np.float64), axis, -1)
+    s, c = x.shape[:-1], x.shape[-1]
+    w, _ = _weights(class_weight, c)
+    dl = np.zeros(x.shape)
+    for pos in np.ndindex(*x.shape):
+        z = float(x[pos])
+        dl[pos] = (1.0 - label_smoothing) * w[pos[-1]] * (_softplus(-z) - _softplus(z)) / c
+    n = float(math.prod(s))
+    return np.moveaxis(_mean_target_grad(dl, np.zeros(s), np.zeros(x.shape), n, reduction), -1, axis)

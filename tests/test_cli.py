@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -92,7 +93,56 @@ def test_explain_empty_is_a_usage_error() -> None:
     no_traceback(proc)
 
 
+def test_explain_a_traceback_pasted_from_a_terminal() -> None:
+    # Colours, a frame, indentation and a line broken inside a shape, as a terminal copy gives them.
+    pasted = ("Traceback (most recent call last):\n  File \"train.py\", line 9, in <module>\n"
+              "\x1b[1;31mValueError\x1b[0m: Arguments `target` and `output` must have the same shape.\n"
+              "│   Received: target.shape=(None, 1), output.shape=(No\n│   ne, 1000)\n")
+    proc = run("explain", "--json", stdin=pasted)
+    assert proc.returncode == 1, proc.stderr
+    out = json.loads(proc.stdout)
+    assert [p["code"] for p in out["problems"]] == ["wrong_loss"]
+    assert out["logits"]["shape"] == [None, 1000] and out["labels"]["shape"] == [None, 1]
+    assert "labelkit.keras.CrossEntropy()" in out["problems"][0]["fix"]
+
+
+def test_explain_graph_execution_error_unquoted() -> None:
+    # The shell splits an unquoted message into words; the first line of a TensorFlow graph error.
+    proc = run("explain", "InvalidArgumentError:", "Graph", "execution", "error:")
+    assert proc.returncode == 1, proc.stdout
+    assert "ERROR   graph_execution_error" in proc.stdout and "run_eagerly=True" in proc.stdout
+    no_traceback(proc)
+
+
 # --- diagnose -------------------------------------------------------------------------------------
+
+
+def test_diagnose_mask_255_fix_is_followed(tmp_path: Path) -> None:
+    # A segmentation mask holding 255: the fix is ignore_index=255, and the command to check it runs clean.
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "logits.npy", rng.normal(size=(2, 21, 4, 4)).astype(np.float32))
+    mask = rng.integers(0, 21, size=(2, 4, 4))
+    mask[:, :2, :] = 255
+    np.save(tmp_path / "mask.npy", mask)
+    proc = run("diagnose", str(tmp_path / "logits.npy"), str(tmp_path / "mask.npy"), "--axis", "1")
+    assert proc.returncode == 1, proc.stderr
+    assert "Pass ignore_index=255" in proc.stdout
+    assert "lk.cross_entropy(logits, labels, axis=1, ignore_index=255)" in proc.stdout
+    assert "256 units" not in proc.stdout and "a model with" not in proc.stdout
+    line = next(ln for ln in proc.stdout.splitlines() if "to check that fix here:" in ln)
+    command = shlex.split(line.split("to check that fix here:", 1)[1])
+    assert command[:2] == ["labelkit", "diagnose"] and command[-2:] == ["--ignore-index", "255"]
+    fixed = run(*command[1:])
+    assert fixed.returncode == 0, fixed.stdout
+    assert fixed.stdout.startswith("labelkit diagnosis: OK")
+
+
+def test_diagnose_too_few_classes_names_a_last_layer(files: Path, tmp_path: Path) -> None:
+    np.save(tmp_path / "ids.npy", np.array([0, 9, 3, 2]))
+    proc = run("diagnose", str(files / "logits.npy"), str(tmp_path / "ids.npy"), "--json")
+    fix = json.loads(proc.stdout)["problems"][0]["fix"]
+    assert fix == "Give the model a last layer with 10 outputs, or check that the labels belong to this dataset."
+
 
 
 def test_diagnose_fine(files: Path) -> None:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import ast
 import json
+import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import labelkit as lk
@@ -97,7 +100,8 @@ def test_headline_keras_message() -> None:
     p = d.problems[0]
     assert "these labels are class ids (shape (None, 1))" in p.message
     assert p.fix == ("keras.losses.SparseCategoricalCrossentropy(from_logits=True)(labels, logits); "
-                     "or keep the dense loss with lk.one_hot(labels, like=logits)")
+                     "or keep the dense loss with lk.one_hot(labels, like=logits); "
+                     "or, for any label format, model.compile(loss=labelkit.keras.CrossEntropy())")
 
 
 def test_tf_label_values_give_the_start_at_1_hint() -> None:
@@ -178,3 +182,154 @@ def test_unrecognised() -> None:
 )
 def test_parse_shape(text: str, shape: tuple[Any, ...]) -> None:
     assert parse_shape(text) == shape
+
+
+# --- a message as it is pasted from a terminal ------------------------------------------------------
+
+
+def _hard_wrapped(text: str) -> str:
+    """A pager or terminal that breaks every line at 41 columns, inside words and shapes, and indents."""
+    out = []
+    for line in text.splitlines():
+        chunks = [line[i : i + 41] for i in range(0, len(line), 41)] or [""]
+        out += ["    " + c.rstrip() for c in chunks]
+    return "\n".join(out)
+
+
+def _wrapped_at_spaces(text: str) -> str:
+    return "\n".join(textwrap.fill(line, 50, initial_indent="  ", subsequent_indent="      ") or ""
+                     for line in text.splitlines())
+
+
+def _coloured(text: str) -> str:
+    """ANSI colours as IPython and Python 3.13 print them: the type bold red, numbers and shapes coloured."""
+    head, sep, rest = text.partition(": ")
+    rest = re.sub(r"\d+", lambda m: f"\x1b[36m{m.group(0)}\x1b[39m", rest)
+    return f"\x1b[1;31m{head}\x1b[0m{sep}{rest}\x1b[0m"
+
+
+def _rich_box(text: str) -> str:
+    """A rich traceback: the code in a box, the message wrapped inside a frame of its own."""
+    lines = ["╭───────────────── Traceback (most recent call last) ─────────────────╮",
+             "│ /home/me/train.py:12 in <module>                                    │",
+             "│ ❱ 12 loss = criterion(logits, labels)                               │",
+             "╰─────────────────────────────────────────────────────────────────────╯"]
+    for line in text.splitlines():
+        lines += ["│ " + w.ljust(66) + " │" for w in textwrap.wrap(line, 66)]
+    return "\n".join(lines)
+
+
+def _in_a_traceback(text: str) -> str:
+    return ("Traceback (most recent call last):\n  File \"train.py\", line 12, in <module>\n"
+            "    loss = criterion(logits, labels)\n" + text + "\n")
+
+
+TERMINAL = {"hard-wrapped": _hard_wrapped, "wrapped-at-spaces": _wrapped_at_spaces, "coloured": _coloured,
+            "rich-box": _rich_box, "in-a-traceback": _in_a_traceback}
+
+
+@pytest.mark.parametrize("style", list(TERMINAL))
+@pytest.mark.parametrize("case_id", list(BY_ID))
+def test_corpus_message_pasted_from_a_terminal(case_id: str, style: str) -> None:
+    case = BY_ID[case_id]
+    expect = case["expect"]
+    d = lk.explain(TERMINAL[style](_pasted(case)))
+    assert set(expect["codes"]) <= set(d.codes), f"{case['message']}\n{d}"
+    if expect["logits_shape"] is not None:
+        assert d.logits_shape == tuple(expect["logits_shape"])
+        assert d.labels_shape == tuple(expect["labels_shape"])
+    assert expect["fix"] in " | ".join(p.fix for p in d.problems)
+    assert d.message and "\x1b" not in d.message and "│" not in d.message and "\n" not in d.message
+
+
+def test_graph_execution_error_alone() -> None:
+    # The first line of a TensorFlow graph error: it names no cause, so explain says where the cause is.
+    d = lk.explain("InvalidArgumentError: Graph execution error:")
+    assert d.codes == ("graph_execution_error",) and not d.ok and d.framework == "tensorflow"
+    p = d.problems[0]
+    assert "Received a label value" in p.message  # where the cause usually is
+    assert "run_eagerly=True" in p.fix and "lk.diagnose" in p.fix
+    # With the node it names, the explanation says which op failed.
+    d = lk.explain("Graph execution error:\n\nDetected at node compile_loss/sparse_categorical_crossentropy/"
+                   "SparseSoftmaxCrossEntropyWithLogits defined at (most recent call last):")
+    assert "sparse_categorical_crossentropy/SparseSoftmaxCrossEntropyWithLogits" in d.problems[0].message
+
+
+def test_graph_execution_error_with_its_cause_is_the_cause() -> None:
+    d = lk.explain(_pasted(BY_ID["keras-tf-fit-scce-id-out-of-range"]))
+    assert d.codes == ("id_out_of_range",)
+    assert "8 outputs" in d.problems[0].fix
+
+
+def test_mask_value_255_suggests_ignore_index() -> None:
+    d = lk.explain("IndexError: Target 255 is out of bounds.")
+    assert d.codes == ("id_out_of_range",)
+    assert d.problems[0].fix.startswith("torch.nn.CrossEntropyLoss(ignore_index=255)")
+    assert "256 outputs" in d.problems[0].fix  # the other reading, second
+
+
+# --- labelkit's own messages --------------------------------------------------------------------------
+
+_Z = np.zeros
+
+
+def _mask_255() -> np.ndarray:
+    mask = np.random.default_rng(0).integers(0, 21, size=(2, 4, 4))
+    mask[:, 0, :] = 255
+    return mask
+
+
+# id: (the call that raises, the problem code explain must give, a piece of the fix it must give)
+OWN: dict[str, tuple[Any, str, str]] = {
+    "class-axis-1-fits-axis-minus-1": (lambda: lk.cross_entropy(_Z((2, 3, 5)), _Z((2, 3), int), axis=1),
+                                       "wrong_axis", "pass axis=-1"),
+    "class-axis-minus-1-fits-axis-1": (lambda: lk.cross_entropy(_Z((2, 5, 3)), _Z((2, 3), int)),
+                                       "wrong_axis", "pass axis=1"),
+    "class-count": (lambda: lk.cross_entropy(_Z((8, 5)), _Z((8, 2))), "class_count_mismatch", "2 units"),
+    "batch-size": (lambda: lk.cross_entropy(_Z((8, 5)), _Z(6, int)), "batch_mismatch", "same batch"),
+    "ids-for-a-dense-loss": (lambda: lk.categorical_crossentropy(_Z((8, 5)), _Z(8, int)), "wrong_loss",
+                             "lk.sparse_categorical_crossentropy"),
+    "rows-for-a-sparse-loss": (lambda: lk.sparse_categorical_crossentropy(_Z((8, 5)), np.eye(5)[[0, 1] * 4]),
+                               "wrong_loss", "lk.categorical_crossentropy"),
+    "id-out-of-range": (lambda: lk.cross_entropy(_Z((4, 5)), np.array([1, 7, 0, 2])), "id_out_of_range",
+                        "at least 8 classes"),
+    "mask-255": (lambda: lk.cross_entropy(_Z((2, 21, 4, 4)), _mask_255(), axis=1), "id_out_of_range",
+                 "Pass ignore_index=255"),
+    "negative-id": (lambda: lk.cross_entropy(_Z((4, 5)), np.array([1, -1, 0, 2])), "id_out_of_range",
+                    "pass ignore_index=-1"),
+    "non-integral-id": (lambda: lk.cross_entropy(_Z((4, 5)), np.array([1.0, 2.5, 0.0, 4.0])), "non_integral_ids",
+                        "Round or cast them"),
+    "not-one-hot": (lambda: lk.cross_entropy(_Z((2, 3)), np.array([[1, 1, 0], [0, 1, 0]])), "not_one_hot",
+                    "task='multilabel'"),
+    "probs-not-normalised": (lambda: lk.cross_entropy(_Z((2, 3)), np.array([[0.2, 0.3, 0], [0, 1, 0]])),
+                             "probs_not_normalised", "Normalise the rows"),
+    "binary-target-out-of-range": (lambda: lk.cross_entropy(_Z((4, 1)), np.array([0, 3, 1, 0])),
+                                   "target_out_of_range", "one column per class"),
+    "bad-argument": (lambda: lk.cross_entropy(_Z((4, 5)), np.array([1, 2, 0, 2]), reduction="avg"),
+                     "bad_argument", "reduction='mean'"),
+}
+
+
+def _raised(call: Any) -> str:
+    with pytest.raises(lk.LabelkitError) as info:
+        call()
+    return f"{type(info.value).__module__}.{type(info.value).__name__}: {info.value}"
+
+
+@pytest.mark.parametrize("style", ["as-raised", "hard-wrapped", "in-a-traceback"])
+@pytest.mark.parametrize("case_id", list(OWN))
+def test_labelkit_own_message(case_id: str, style: str) -> None:
+    call, code, fix = OWN[case_id]
+    text = _raised(call)
+    d = lk.explain(text if style == "as-raised" else TERMINAL[style](text))
+    assert not d.ok and "OK" not in str(d).splitlines()[0], str(d)
+    assert d.codes[0] == code, str(d)
+    assert fix in d.problems[0].fix, str(d)
+    assert d.source and d.source.startswith("labelkit")
+
+
+def test_labelkit_own_shape_message_is_diagnosed_with_its_class_axis() -> None:
+    # The message names class axis 1: read with the default axis -1, these shapes would look fine.
+    d = lk.explain(_raised(OWN["class-axis-1-fits-axis-minus-1"][0]))
+    assert d.logits_shape == (2, 3, 5) and d.labels_shape == (2, 3)
+    assert d.spec is None  # they do not fit at axis 1

@@ -6,6 +6,9 @@ Where PyTorch and labelkit agree, the module equals PyTorch's (values and gradie
 
 from __future__ import annotations
 
+import inspect
+import io
+import pickle
 import subprocess
 import sys
 import warnings
@@ -198,6 +201,8 @@ def test_deprecated_size_average_and_reduce(torch: Any, lkt: Any, size_average: 
         ({"ignore_index": 1.5}, "ignore_index: expected an int or None"),
         ({"task": "regression"}, "task: expected one of"),
         ({"check_values": "yes"}, "check_values: expected 'auto', True or False"),
+        ({"axis": "last"}, "axis: expected an int, got str 'last'. Pass e.g. axis=1"),
+        ({"axis": 1.0}, "axis: expected an int, got float"),
     ],
 )
 def test_bad_arguments_raise_at_construction(lkt: Any, kwargs: dict[str, Any], match: str) -> None:
@@ -248,3 +253,98 @@ def test_import_names_the_real_torch(torch: Any) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+# --- the class axis: axis=1 (PyTorch's dim) by default, any other by keyword ---------------------------
+
+# id: (input shape, class axis last), target layout, keyword arguments, fraction ignored
+CHANNELS_LAST: dict[str, tuple[tuple[int, ...], str, dict[str, Any], float]] = {
+    "NTC-ids": ((4, 6, 5), "ids", {}, 0.0),
+    "NTC-ids-weight-ignore-smoothing": ((4, 6, 5), "ids", {"weight": True, "label_smoothing": 0.1}, 0.3),
+    "NTC-ids-sum": ((4, 6, 5), "ids", {"reduction": "sum"}, 0.2),
+    "NTC-column-none": ((4, 6, 5), "column", {"reduction": "none"}, 0.2),
+    "NHWC-ids-weight": ((2, 3, 4, 5), "ids", {"weight": True}, 0.25),
+    "NTC-probs": ((3, 4, 5), "probs", {}, 0.0),
+}
+
+
+def _channels_last(torch: Any, rng: np.random.Generator, shape: tuple[int, ...], layout: str,
+                   ignore: float) -> tuple[Any, Any, Any, Any]:
+    """(channels-last input, its target, the channels-first input PyTorch takes, PyTorch's target)."""
+    x = torch.tensor(rng.normal(size=shape) * 2, dtype=torch.float32, requires_grad=True)
+    c, batch = shape[-1], shape[:-1]
+    if layout == "probs":
+        t = torch.tensor(rng.dirichlet(np.ones(c), size=batch), dtype=torch.float32)
+        return x, t, x.movedim(-1, 1), t.movedim(-1, 1)
+    ids = torch.tensor(_ids(rng, batch, c, ignore))
+    ours = ids.unsqueeze(-1) if layout == "column" else ids
+    return x, ours, x.movedim(-1, 1), ids
+
+
+@pytest.mark.parametrize("case", list(CHANNELS_LAST), ids=list(CHANNELS_LAST))
+def test_channels_last_message_names_the_module_axis_and_the_fix_works(torch: Any, lkt: Any, case: str) -> None:
+    shape, layout, kwargs, ignore = CHANNELS_LAST[case]
+    rng = np.random.default_rng(zlib.crc32(case.encode()))
+    kwargs = dict(kwargs)
+    if kwargs.pop("weight", False):
+        kwargs["weight"] = torch.tensor(rng.uniform(0.2, 3.0, size=shape[-1]), dtype=torch.float32)
+    x, target, x_first, torch_target = _channels_last(torch, rng, shape, layout, ignore)
+    if layout != "probs":  # rows of the input's shape fit dim 1 too (another class count): no error to follow
+        with pytest.raises(lk.ShapeMismatchError, match=r"pass axis=-1 to the module: "
+                                                        r"labelkit\.torch\.CrossEntropyLoss\(axis=-1\)\.") as info:
+            lkt.CrossEntropyLoss(**kwargs)(x, target)
+        assert info.value.code == "wrong_axis"  # type: ignore[attr-defined]
+    ours = lkt.CrossEntropyLoss(**kwargs, axis=-1)(x, target)  # the fix, as the message words it
+    theirs = torch.nn.CrossEntropyLoss(**kwargs)(x_first, torch_target)
+    assert ours.shape == theirs.shape
+    torch.testing.assert_close(ours, theirs, rtol=RTOL, atol=ATOL)
+    (g_ours,) = torch.autograd.grad(ours.sum(), x)
+    (g_theirs,) = torch.autograd.grad(theirs.sum(), x)
+    torch.testing.assert_close(g_ours, g_theirs, rtol=RTOL, atol=ATOL)
+
+
+def test_explain_reads_the_module_message(torch: Any, lkt: Any) -> None:
+    with pytest.raises(lk.ShapeMismatchError) as info:
+        lkt.CrossEntropyLoss()(torch.randn(2, 3, 5), torch.zeros(2, 3, dtype=torch.long))
+    d = lk.explain(f"labelkit.errors.ShapeMismatchError: {info.value}")
+    assert not d.ok and d.codes[0] == "wrong_axis" and d.framework == "torch"
+    assert "labelkit.torch.CrossEntropyLoss(axis=-1)" in d.problems[0].fix
+
+
+def test_axis_keeps_torch_signature(torch: Any, lkt: Any) -> None:
+    ours = inspect.signature(lkt.CrossEntropyLoss).parameters
+    theirs = inspect.signature(torch.nn.CrossEntropyLoss).parameters
+    positional = [p for p in ours.values() if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+    assert [(p.name, p.default) for p in positional] == [(p.name, p.default) for p in theirs.values()]
+    assert ours["axis"].kind is inspect.Parameter.KEYWORD_ONLY and ours["axis"].default == 1
+    assert lkt.CrossEntropyLoss().axis == 1
+
+
+def test_axis_in_repr_and_serialisation(torch: Any, lkt: Any) -> None:
+    loss = lkt.CrossEntropyLoss(weight=torch.ones(5), ignore_index=3, axis=-1)
+    assert repr(loss) == "CrossEntropyLoss(ignore_index=3, reduction='mean', axis=-1)"
+    assert "axis" not in repr(lkt.CrossEntropyLoss())  # the default, as torch prints no dim
+    x, y = torch.randn(2, 4, 5), torch.randint(0, 5, (2, 4))
+    for restored in (pickle.loads(pickle.dumps(loss)), _torch_roundtrip(torch, loss)):
+        assert restored.axis == -1 and restored.ignore_index == 3
+        torch.testing.assert_close(restored(x, y), loss(x, y))
+
+
+def _torch_roundtrip(torch: Any, module: Any) -> Any:
+    buf = io.BytesIO()
+    torch.save(module, buf)
+    buf.seek(0)
+    return torch.load(buf, weights_only=False)
+
+
+def test_axis_out_of_range_for_the_input(torch: Any, lkt: Any) -> None:
+    with pytest.raises(lk.ArgumentError, match=r"axis: 3 is out of range for logits of rank 2"):
+        lkt.CrossEntropyLoss(axis=3)(torch.randn(4, 5), torch.tensor([0, 1, 2, 3]))
+
+
+def test_unbatched_input_takes_any_axis(torch: Any, lkt: Any) -> None:
+    # (C,) input: one example; its only axis is the class axis, whatever axis says (as in PyTorch).
+    x, y = torch.randn(5), torch.tensor(2)
+    expected = torch.nn.CrossEntropyLoss()(x, y)
+    for axis in (1, -1, 0):
+        torch.testing.assert_close(lkt.CrossEntropyLoss(axis=axis)(x, y), expected)

@@ -98,6 +98,9 @@ CASES = [
     case("torch-one-hot-out-of-range", "torch",
          "F.one_hot(torch.tensor([1, 7]), 5)",
          ["id_out_of_range"], "torch", fix="lk.one_hot"),
+    case("torch-ce-mask-255", "torch",
+         "torch.nn.CrossEntropyLoss()(torch.randn(2, 21, 4, 4), torch.full((2, 4, 4), 255))",
+         ["id_out_of_range"], "torch", fix="ignore_index=255"),
     # --- TensorFlow (tf.nn) ----------------------------------------------------------------------
     case("tf-sparse-column-labels", "tensorflow",
          "tf.nn.sparse_softmax_cross_entropy_with_logits("
@@ -130,6 +133,10 @@ CASES = [
          "# the check Keras 2 (tf.keras) ran in categorical_crossentropy: target.shape vs output.shape\n"
          "tf.TensorShape([None, 1]).assert_is_compatible_with(tf.TensorShape([None, 10]))",
          ["wrong_loss"], "keras", [None, 10], [None, 1], fix="SparseCategoricalCrossentropy(from_logits=True)"),
+    case("tf-sparse-mask-255", "tensorflow",
+         "tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.constant([[0, 255], [255, 3]]), "
+         "logits=tf.zeros((2, 2, 21)))",
+         ["id_out_of_range"], "tensorflow", fix="ignore_class=255"),
     # --- Keras 3 ---------------------------------------------------------------------------------
     case("keras-tf-cce-column-labels", "keras-tensorflow",
          "keras.losses.CategoricalCrossentropy(from_logits=True)("
@@ -165,12 +172,17 @@ CASES = [
          "m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(10)])\n"
          "m.compile(loss=keras.losses.CategoricalCrossentropy(from_logits=True))\n"
          "m.fit(np.zeros((16, 8), 'float32'), np.zeros((16, 1), 'int64'), verbose=0)",
-         ["wrong_loss"], "keras", [None, 10], [None, 1], fix="SparseCategoricalCrossentropy(from_logits=True)"),
+         ["wrong_loss"], "keras", [None, 10], [None, 1], fix="model.compile(loss=labelkit.keras.CrossEntropy())"),
     case("keras-tf-fit-scce-one-hot", "keras-tensorflow",
          "m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(10)])\n"
          "m.compile(loss='sparse_categorical_crossentropy')\n"
          "m.fit(np.zeros((16, 8), 'float32'), np.zeros((16, 10), 'float32'), verbose=0)",
          ["wrong_loss"], "keras", [None, 10], [None, 10], fix="CategoricalCrossentropy(from_logits=True)"),
+    case("keras-tf-fit-scce-id-out-of-range", "keras-tensorflow",
+         "m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(5)])\n"
+         "m.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))\n"
+         "m.fit(np.zeros((16, 8), 'float32'), np.full((16,), 7), verbose=0)",
+         ["id_out_of_range"], "tensorflow", fix="8 outputs"),
     case("keras-jax-scce-one-hot", "keras-jax",
          "keras.losses.SparseCategoricalCrossentropy(from_logits=True)("
          "np.eye(1000, dtype='float32')[:32], np.random.randn(32, 1000).astype('float32'))",
