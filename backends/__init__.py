@@ -14,11 +14,12 @@ labelkit keeps three promises, and this package is where they are kept:
    that every module offers the same names with the same signatures.
 
 A backend may implement an optional fast primitive (``sparse_nll``: the fused sparse cross-entropy
-kernel, and ``sparse_nll_mean``: the same kernel reducing to its mean; ``one_hot``: the framework's
-one-hot op); ``labelkit/`` uses it when present and falls back to ``log_softmax`` + ``take_along_axis``
-(a sum and a division; a comparison with ``arange``). ``eager_key``, ``on_host`` and ``to_list`` serve
-the eager fast path (``labelkit/_fast.py``): a key to remember one call's decisions by, and a way to
-read small integer ids without a device sync.
+kernel, and ``sparse_nll_mean``: the same kernel reducing to its mean; ``sparse_ce``: the kernel with
+class weights, an ignored id and a reduction in one call, as PyTorch's ``F.cross_entropy``;
+``one_hot``: the framework's one-hot op); ``labelkit/`` uses it when present and falls back to
+``log_softmax`` + ``take_along_axis`` (a sum and a division; a comparison with ``arange``).
+``eager_key``, ``on_host`` and ``to_list`` serve the eager fast path (``labelkit/_fast.py``): a key to
+remember one call's decisions by, and a way to read small integer ids without a device sync.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ PRIMITIVES = (
     "log",
     "exp",
     "log1p",
+    "softplus",
     "maximum",
     "clip",
     "reshape",
@@ -70,9 +72,15 @@ PRIMITIVES = (
     "stop_gradient",
     "sparse_nll",
     "sparse_nll_mean",
+    "sparse_ce",
     "one_hot",
     "one_hot_in_range",
     "assert_all",
+    "unservable",
+    "runtime_shape",
+    "cond",
+    "guard",
+    "ensure_dim",
 )
 
 
@@ -107,9 +115,21 @@ class Backend:
     # when their values need not be checked (torch, NumPy); ``False`` where the framework's own one-hot
     # op gives the zero rows anyway (TensorFlow, JAX).
     one_hot_reads_ids: bool = True
+    # Whether ``sparse_ce`` raises ``IndexError`` for an id outside ``[0, C)`` other than ``ignore_index``
+    # when the ids lie in host memory (PyTorch's CPU kernel does), so that labelkit need not read them
+    # first: it catches the error and answers with its own. ``False``: labelkit reads the ids first.
+    sparse_ce_checks_ids: bool = False
 
     def __repr__(self) -> str:
         return f"<labelkit backend {self.name!r}>"
+
+    def softplus(self, x: Any) -> Any:
+        """``log(1 + exp(x))``, stable, with the gradient ``sigmoid(x)`` everywhere (at 0 too).
+
+        The default composes ``max(x, 0) + log1p(exp(-|x|))``, whose autodiff gradient at exactly 0 depends
+        on the framework's convention for ``max`` and ``abs``; backends override it with their own op.
+        """
+        return self.maximum(x, 0.0) + self.log1p(self.exp(-self.abs(x)))
 
     # Optional capabilities default to "absent"; labelkit/ checks for them.
     def sparse_nll(self, logits: Any, ids: Any, axis: int) -> Any:
@@ -132,6 +152,21 @@ class Backend:
         for d in self.shape(nll):
             count *= d
         return self.sum(nll) / float(count)
+
+    def sparse_ce(self, logits: Any, ids: Any, axis: int, weight: Any, ignore_index: int | None, reduction: str) -> Any:
+        """The framework's fused sparse cross-entropy with weights, an ignored id and a reduction in one
+        call, or ``NotImplemented``.
+
+        ``ids`` are integer class ids in ``[0, C)`` or ``ignore_index`` (labelkit has checked them, or the
+        backend's kernel checks them: ``sparse_ce_checks_ids``); ``weight`` is ``None`` or ``(C,)`` of the
+        logits' dtype. Element ``i`` gives ``w[y_i] · (-log_softmax(logits)[y_i])`` (0 where ``y_i`` is
+        ignored); ``"mean"`` divides the sum by ``Σ w[y_i]`` over non-ignored elements (their count
+        without weights), which labelkit has made sure is not 0; ``"none"`` has the ids' shape. That is
+        PyTorch's ``F.cross_entropy`` and labelkit's loss alike. The default has no such kernel and
+        returns ``NotImplemented``: labelkit then composes the loss from the other primitives. A backend
+        may also return ``NotImplemented`` for arguments its kernel cannot serve.
+        """
+        return NotImplemented
 
     def eager_key(self, x: Any, y: Any = None) -> Any:
         """A hashable key of the shapes and dtypes of the concrete arrays ``x`` (and ``y``, when given),
@@ -189,4 +224,39 @@ class Backend:
 
     def assert_all(self, cond: Any, message: str) -> Any:
         """In-graph assertion where the framework has one (TensorFlow); ``None`` elsewhere."""
+        return None
+
+    # Labels whose size at the class axis is unknown while tracing (TensorFlow's ``None`` dims) are
+    # read when the graph runs: ``runtime_shape`` gives the size, ``cond`` branches on it, ``guard``
+    # stops the graph on any other size. A framework whose traced shapes are static, or symbolic
+    # (JAX's export, torch's SymInts), cannot branch on them: it keeps these defaults, and labelkit/
+    # asks for a static shape instead.
+    def runtime_shape(self, x: Any) -> Any:
+        """The shape of ``x`` when the graph runs, as a rank-1 integer array, where the framework can
+        branch on it (TensorFlow: ``tf.shape``); ``None`` where it cannot (the default)."""
+        return None
+
+    def cond(self, pred: Any, true_fn: Any, false_fn: Any) -> Any:
+        """``true_fn()`` where the scalar bool ``pred`` holds, else ``false_fn()``. The default reads a
+        concrete ``pred``; a backend with ``runtime_shape`` traces both functions and chooses when the
+        graph runs (``tf.cond``)."""
+        return true_fn() if self.to_bool(pred) else false_fn()
+
+    def guard(self, x: Any, cond: Any, parts: tuple[Any, ...]) -> Any:
+        """``x``, computed only once the in-graph assertion that the scalar bool ``cond`` holds has
+        passed; its message is ``parts`` (strings and arrays, printed in order). The default, for a
+        backend without ``runtime_shape`` (never asked), returns ``x``."""
+        return x
+
+    def ensure_dim(self, x: Any, axis: int, size: int) -> Any:
+        """``x``, whose size at ``axis`` is ``size`` or an error where it differs: when the graph runs,
+        and also when XLA compiles it (where ``guard``'s assertion is compiled out). TensorFlow:
+        ``tf.ensure_shape``. The default, for static shapes, returns ``x``."""
+        return x
+
+    def unservable(self, x: Any) -> tuple[str, str] | None:
+        """Why ``x``, an array of the framework, cannot be served: ``(kind, description)`` with kind
+        ``"sparse"`` or ``"nested"`` (PyTorch's sparse and nested tensors, which most ops refuse), or
+        ``None`` for an ordinary dense array. The default: every array of the framework is served.
+        """
         return None

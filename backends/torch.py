@@ -25,10 +25,15 @@ def _eye(backend: TorchBackend, n: int, dtype: str, device: Any) -> Any:
 class TorchBackend(Backend):
     name = "torch"
     modules = ("torch",)
+    sparse_ce_checks_ids = True  # F.cross_entropy on the CPU: "IndexError: Target 7 is out of bounds."
 
     def __init__(self, module: Any) -> None:
         self.torch = module
         self.F = module.nn.functional
+        # Whether a tensor is a torch.func wrapper (a transform is running over it); absent in old torch.
+        functorch = getattr(module._C, "_functorch", None)
+        self._wrapped = getattr(functorch, "is_functorch_wrapped_tensor", None) or (lambda x: False)
+        self._strided = module.strided
 
     def owns(self, x: Any) -> bool:
         return isinstance(x, self.torch.Tensor)
@@ -37,16 +42,33 @@ class TorchBackend(Backend):
         torch = self.torch
         if torch.compiler.is_compiling() or torch.jit.is_tracing():
             return True
-        # FakeTensor / meta tensors carry no values.
-        return isinstance(x, torch.Tensor) and x.device.type == "meta"
+        if not isinstance(x, torch.Tensor):
+            return False
+        # FakeTensor / meta tensors carry no values, nor do torch.func's wrappers (vmap's batched
+        # tensors, grad's and jacrev's tracking tensors): reading one raises "Cannot access data pointer".
+        return x.device.type == "meta" or self._wrapped(x)
 
     def eager_key(self, x: Any, y: Any = None) -> Any:
         torch = self.torch
-        if torch.compiler.is_compiling() or torch.jit.is_tracing() or x.is_meta:
+        strided = self._strided
+        # Sparse and nested tensors take the general path, which refuses them by name (``unservable``).
+        if (
+            torch.compiler.is_compiling() or torch.jit.is_tracing() or x.is_meta or x.layout is not strided
+            or x.is_nested
+        ):
             return None
         if y is None:
             return x.shape, x.dtype  # torch.Size is a tuple
-        return None if y.is_meta else (x.shape, x.dtype, y.shape, y.dtype)
+        if y.is_meta or y.layout is not strided or y.is_nested:
+            return None
+        return x.shape, x.dtype, y.shape, y.dtype
+
+    def unservable(self, x: Any) -> tuple[str, str] | None:
+        if x.is_nested:
+            return "nested", f"a nested tensor (layout {x.layout})"
+        if x.layout is not self.torch.strided:
+            return "sparse", f"a sparse tensor (layout {x.layout})"
+        return None
 
     def on_host(self, x: Any) -> bool:
         return x.is_cpu
@@ -111,6 +133,9 @@ class TorchBackend(Backend):
 
     def log1p(self, x: Any) -> Any:
         return self.torch.log1p(x)
+
+    def softplus(self, x: Any) -> Any:
+        return self.torch.nn.functional.softplus(x)
 
     def maximum(self, a: Any, b: Any) -> Any:
         if not isinstance(b, self.torch.Tensor):
@@ -203,6 +228,25 @@ class TorchBackend(Backend):
         if axis != 1:
             logits = self.torch.movedim(logits, axis, 1)
         return self.F.cross_entropy(logits, ids)
+
+    def sparse_ce(self, logits: Any, ids: Any, axis: int, weight: Any, ignore_index: int | None, reduction: str) -> Any:
+        # One F.cross_entropy with every argument. It has no gradient for the weights: weights that
+        # need one are composed from the other primitives.
+        if weight is not None and weight.requires_grad:
+            return NotImplemented
+        if ids.dtype is not self.torch.int64:
+            ids = ids.long()
+        ignore = -100 if ignore_index is None else ignore_index  # every id is a class id: -100 matches none
+        ndim = logits.dim()
+        if axis == ndim - 1 and ndim != 2:  # channels-last: a (M, C) matrix, not a permuted copy
+            out = self.F.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), ids.reshape(-1), weight=weight, ignore_index=ignore,
+                reduction=reduction,
+            )
+            return out.reshape(ids.shape) if reduction == "none" else out
+        if axis != 1:
+            logits = self.torch.movedim(logits, axis, 1)
+        return self.F.cross_entropy(logits, ids, weight=weight, ignore_index=ignore, reduction=reduction)
 
     def sparse_nll(self, logits: Any, ids: Any, axis: int) -> Any:
         # F.cross_entropy is the fused kernel; it wants the class axis at dim 1, or a (M, C) matrix.

@@ -17,24 +17,36 @@ Cases (each runs alone with ``--only NAME``):
 ``sparse_ce``
     Sparse cross-entropy at N=8192, C=1000 float32, forward and forward+backward, against the native
     fused kernel and the one-hot-then-categorical path.
+``args``
+    The argument matrix: ``ignore_index`` / ``class_weight`` / ``label_smoothing`` / all of them, × the
+    reductions, × sparse / column / one-hot labels, forward+backward, each against the native call with
+    the same arguments (PyTorch's ``F.cross_entropy``; TF and JAX: the masked mean a user writes).
+``steps``
+    A whole training step per framework: the PyTorch module in an Adam step, a jitted JAX/optax step,
+    and Keras ``fit`` on the worker's Keras backend, against each framework's own loss.
 ``checks``
     The eager value check's cost: ``check_values=True`` against ``False``, relative to the loss itself.
 ``memory``
     Peak memory at vocabulary scale (N=2048, C=131072: 1 GiB of logits), one subprocess per measurement.
+``accuracy``
+    ``lk.accuracy`` with ``(N, 1)`` ids against the hand-written correct comparison (N=8192, C=1000).
 ``gpu``
     The CUDA script (``benchmarks/gpu.py``); it skips cleanly where there is no CUDA device.
 """
 
 from __future__ import annotations
 
-CASES = ("import", "dispatch", "sparse_ce", "checks", "memory", "gpu")
+CASES = ("import", "dispatch", "sparse_ce", "args", "steps", "checks", "memory", "gpu")
 
 # The module that implements each case (``import`` is a keyword, hence ``imports``).
 MODULES = {
     "import": "benchmarks.imports",
     "dispatch": "benchmarks.dispatch",
     "sparse_ce": "benchmarks.sparse_ce",
+    "args": "benchmarks.args",
+    "steps": "benchmarks.steps",
     "checks": "benchmarks.checks",
     "memory": "benchmarks.memory",
     "gpu": "benchmarks.gpu",
 }
+CASES += ("accuracy",); MODULES["accuracy"] = "benchmarks.accuracy"  # noqa: E702 - lk.accuracy (issue 15)

@@ -8,8 +8,9 @@ class weights and ``ε`` the label smoothing:
 * binary/multilabel: ``t' = t (1-ε) + ε/2``; ``l = w_1 t' softplus(-z) + w_0 (1-t') softplus(z)``,
   which is ``max(z, 0) - z t' + log(1 + exp(-|z|))`` without weights; multilabel takes the mean over
   the C classes of each element;
-* ``"mean"`` divides ``Σ l_i`` over non-ignored elements by their count, or by ``Σ_i Σ_c w_c t_ic`` with
-  class weights (multiclass and binary); an empty or all-ignored batch gives 0, never NaN.
+* ``"mean"`` divides ``Σ l_i`` over non-ignored elements by their count ``D``, or by ``D = Σ_i Σ_c w_c t_ic``
+  with class weights (multiclass and binary), negative too; ``D = 0`` (an empty or all-ignored batch,
+  zero weights) gives 0 with a zero gradient, never NaN.
 
 Sparse labels without smoothing go through the backend's fused kernel (``sparse_nll``) and never build
 a ``(*S, C)`` array. Ids are sanitised before a kernel sees them; an id out of range that was not
@@ -29,8 +30,8 @@ import numpy as np
 from labelkit import _fast
 from labelkit._checks import effective_ignore_index, validate_ignore_index
 from labelkit._dispatch import get_backend
-from labelkit._fast import MISS, backend_of_pair, ids_in_range, plain_check, plan
-from labelkit._ops import Prepared, _infer, prepare
+from labelkit._fast import MISS, all_positive, backend_of_pair, counted_ids, plain_check, plan, remembered, some_kept
+from labelkit._ops import Prepared, _infer, decided, prepare
 from labelkit._spec import ArgumentError, Spec, dtype_kind, fmt_shape
 from labelkit.backends import Backend
 from labelkit.errors import BackendError, LabelkitError, ShapeMismatchError
@@ -52,12 +53,17 @@ CATEGORICAL = "categorical_crossentropy"
 BINARY = "binary_crossentropy"
 
 
-def _check_args(label_smoothing: Any, reduction: Any, from_logits: Any) -> float:
+def check_reduction(reduction: Any) -> None:
+    """Raises ``ArgumentError`` unless ``reduction`` is ``"mean"``, ``"sum"`` or ``"none"``."""
     if reduction not in REDUCTIONS:
         raise ArgumentError(
-            f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}. Use reduction='none' for one "
-            f"loss per element."
+            f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}. Pass reduction='mean' for the "
+            f"average over elements (or reduction='none' for one value per element)."
         )
+
+
+def _check_args(label_smoothing: Any, reduction: Any, from_logits: Any) -> float:
+    check_reduction(reduction)
     if not isinstance(from_logits, (bool, np.bool_)):
         raise ArgumentError(f"from_logits: expected True or False, got {from_logits!r}.")
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
@@ -133,11 +139,13 @@ def _reduce(b: Backend, losses: Any, denom: Any, reduction: str) -> Any:
     total = b.sum(losses)
     if reduction == "sum":
         return total
+    # D = 0 (an empty or all-ignored batch, or class weights of 0) gives 0 with a zero gradient, never
+    # 0/0; any other D is used as it is, negative too (PyTorch's value), so that the mean is always
+    # ``sum / lk.count_valid(...)``.
     if isinstance(denom, float):
-        return total / denom if denom > 0 else total * 0.0
-    positive = denom > 0
-    # An empty or all-ignored batch gives 0 with a zero gradient, never 0/0.
-    return b.where(positive, total / b.where(positive, denom, 1.0), 0.0 * total)
+        return total / denom if denom != 0.0 else total * 0.0
+    nonzero = denom != 0
+    return b.where(nonzero, total / b.where(nonzero, denom, 1.0), 0.0 * total)
 
 
 def _log_probs(b: Backend, x: Any, axis: int, from_logits: bool) -> Any:
@@ -157,8 +165,9 @@ def _sparse_loss(
     c = spec.num_classes
     if c is None:
         raise ArgumentError(
-            "logits: the class axis is unknown while tracing, and sparse labels need it. Give the logits a "
-            "static number of classes (e.g. tf.TensorSpec((None, 1000)))."
+            f"logits: the number of classes (axis {spec.axis}) is unknown while tracing (a None or symbolic "
+            f"dim), and sparse labels need it. Give the logits a static number of classes, e.g. "
+            f"tf.TensorSpec((None, 1000)), or jax.export with logits of shape (b, 1000)."
         )
     axis = spec.axis
     kind = dtype_kind(b.dtype_name(ids))
@@ -172,6 +181,7 @@ def _sparse_loss(
         # whole number in [0, C), so the kernel reads them as they are: no validity mask, no NaN select.
         valid = None
         safe = ids if b.dtype_name(ids) == b.default_int() else b.cast(ids, b.default_int())
+        kernel_ids = safe  # class ids, and ignore_index where it is given
         if ignore_index is not None and not 0 <= ignore_index < c:
             safe = b.where(ids != ignore_index, safe, 0)
     elif kind == "f":
@@ -181,6 +191,8 @@ def _sparse_loss(
         # Clipping puts every id in range for the kernel; the ids it moved are exactly the invalid ones.
         safe = b.clip(ids, 0, c - 1)
         valid = safe == ids
+    if valid is not None:
+        kernel_ids = safe
     if ignore_index is not None:
         keep = ids != ignore_index
     else:
@@ -193,7 +205,23 @@ def _sparse_loss(
             # Checked ids, nothing ignored or weighted, a known non-zero count: the plain mean of the
             # fused kernel, which is the native call itself (one op on PyTorch, not three).
             return b.sparse_nll_mean(x, safe, axis)
+    fused = NotImplemented
     if from_logits and eps == 0.0:
+        # The framework's fused kernel where it has one (b.sparse_ce), with the weights. Checked ids
+        # (class ids or ignore_index) go with ignore_index and the reduction, but for "mean", which
+        # divides below (D = 0 gives 0); unchecked ones, made safe, give one loss per element, masked
+        # below like the composed losses. Smoothing is composed below: PyTorch's kernel sums the C
+        # log-probabilities before scaling them by ε/C, which overflows to inf for float32 logits near
+        # ±3e38, where labelkit's loss stays finite.
+        whole = valid is None and reduction != "mean"
+        fused = b.sparse_ce(
+            x, kernel_ids, axis, w, ignore_index if valid is None else None, reduction if whole else "none"
+        )
+        if fused is not NotImplemented and whole:
+            return fused
+    if fused is not NotImplemented:
+        losses = fused
+    elif from_logits and eps == 0.0:
         nll = b.sparse_nll(x, safe, axis)
         losses = nll if w is None else nll * b.take(w, safe)
     else:
@@ -203,12 +231,13 @@ def _sparse_loss(
         losses = picked if wy is None else picked * wy
         if eps > 0.0:
             # Scaled by ε/C before the sum: C log-probabilities near -3e38 would overflow it in float32.
-            neg = logp * (-eps / c)
-            neg = neg if w is None else neg * _class_shape(b, w, len(b.shape(logp)), axis)
+            # One pass over the (*S, C) log-probabilities: the C weights are scaled, not the products.
+            scale = -eps / c
+            neg = logp * (scale if w is None else _class_shape(b, w * scale, len(b.shape(logp)), axis))
             losses = (1.0 - eps) * losses + b.sum(neg, axis)
     if valid is not None:
         losses = b.where(valid, losses, float("nan"))
-    if keep is not None:
+    if keep is not None and (fused is NotImplemented or valid is not None):  # the kernel gave them 0 itself
         losses = b.where(keep, losses, 0.0)
     if reduction != "mean":
         return _reduce(b, losses, None, reduction)
@@ -230,16 +259,28 @@ def _dense_loss(p: Prepared, from_logits: bool, eps: float, class_weight: Any, r
     axis = spec.axis
     c = spec.num_classes
     if c is None:
-        raise ArgumentError("logits: the class axis is unknown while tracing; give the logits a static C.")
+        raise ArgumentError(
+            f"logits: the number of classes (axis {axis}) is unknown while tracing (a None or symbolic dim), and "
+            f"the dense loss needs it. Give the logits a static number of classes, e.g. "
+            f"tf.TensorSpec((None, 1000)), or jax.export with logits of shape (b, 1000)."
+        )
     w = _class_weight(b, class_weight, x, c, dtype, "multiclass")
     ts = t if eps == 0.0 else (1.0 - eps) * t + eps / c
     logp = _log_probs(b, x, axis, from_logits)
     ndim = len(b.shape(x))
-    # A zero target adds 0, even where its logit is -inf (masked classes stay finite).
-    terms = ts * b.where(ts == 0, 0.0, logp)
-    if w is not None:
-        terms = terms * _class_shape(b, w, ndim, axis)
-    losses = -b.sum(terms, axis)
+    tw = ts if w is None else ts * _class_shape(b, w, ndim, axis)
+    if from_logits:
+        # A -inf log-probability (a masked class) gives the term 0: a zero target there adds 0 (masked
+        # classes stay finite) and its gradient is 0. Everywhere else the target's gradient is the
+        # natives' -w_c p_c, zero targets included (distillation through sparse teacher rows). Target
+        # mass on a masked class makes the element's loss infinite, as in the natives, with no gradient.
+        impossible = logp == float("-inf")
+        losses = -b.sum(tw * b.where(impossible, 0.0, logp), axis)
+        lost = b.stop_gradient(b.sum(b.where(impossible, tw, 0.0), axis))
+        none_lost = lost == 0
+        losses = b.where(none_lost, losses, b.where(none_lost, 1.0, lost) * float("inf"))
+    else:
+        losses = -b.sum(tw * logp, axis)  # clipped probabilities: no -inf
     if reduction != "mean":
         return _reduce(b, losses, None, reduction)
     if w is None:
@@ -248,10 +289,6 @@ def _dense_loss(p: Prepared, from_logits: bool, eps: float, class_weight: Any, r
     else:
         denom = b.sum(t * _class_shape(b, w, ndim, axis))
     return _reduce(b, losses, denom, reduction)
-
-
-def _softplus(b: Backend, z: Any) -> Any:
-    return b.maximum(z, 0.0) + b.log1p(b.exp(-b.abs(z)))
 
 
 def _binary_loss(p: Prepared, from_logits: bool, eps: float, class_weight: Any, reduction: str) -> Any:
@@ -266,8 +303,8 @@ def _binary_loss(p: Prepared, from_logits: bool, eps: float, class_weight: Any, 
     n = spec.num_classes if multilabel else 2
     w = _class_weight(b, class_weight, z, n, dtype, spec.task)
     if from_logits:
-        pos = _softplus(b, -z)  # -log sigmoid(z)
-        neg = _softplus(b, z)  # -log (1 - sigmoid(z))
+        pos = b.softplus(-z)  # -log sigmoid(z)
+        neg = b.softplus(z)  # -log (1 - sigmoid(z))
     else:
         q = b.clip(z, EPSILON, 1.0 - EPSILON)
         pos = -b.log(q)
@@ -305,11 +342,19 @@ def _compute(
 
 
 
-def _sparse_mean_plan(b: Backend, logits: Any, labels: Any, task: str, axis: int, want: str | None) -> Any:
-    """What the general path decides for a plain sparse mean (checked integer ids, nothing weighted,
-    smoothed or ignored) of these shapes and dtypes: ``(squeeze axis or None, C, class axis, logits
-    cast or None, number of ids)``; ``None`` for any other format, or where the general path has more to say."""
+def _sparse_plan(
+    b: Backend, logits: Any, labels: Any, task: str, axis: int, want: str | None, weight: Any, ignore_index: int | None,
+    label_smoothing: float, reduction: str,
+) -> Any:
+    """What the general path decides for a sparse loss on checked integer ids, for these shapes, dtypes
+    and arguments: ``(squeeze axis or None, C, class axis, logits cast or None, number of ids,
+    ignore_index as the ids can match it, weights cast or None, whether the backend's fused kernel
+    takes the call)``; ``None`` for any other format, or where the general path has more to say (an
+    error, an empty batch, smoothing, or, without the fused kernel, any call but the plain mean: the
+    general path composes it)."""
     try:
+        eps = _check_args(label_smoothing, reduction, True)
+        ignore_index = validate_ignore_index(ignore_index)
         spec = _infer(b, logits, labels, task, axis)
     except LabelkitError:
         return None  # the general path raises it, with its message
@@ -319,30 +364,82 @@ def _sparse_mean_plan(b: Backend, logits: Any, labels: Any, task: str, axis: int
     if dtype_kind(b.dtype_name(labels)) not in ("i", "u") or None in shape or 0 in shape:
         return None  # float ids are checked for being whole; an empty batch's mean is 0, not 0/0
     dtype = _compute_dtype(b, logits)
+    wcast = None
+    if weight is not None:
+        try:
+            _class_weight(b, weight, logits, spec.num_classes, dtype, "multiclass")
+        except LabelkitError:
+            return None
+        wcast = None if b.dtype_name(weight) == dtype else dtype
+    ignore = effective_ignore_index(b, ignore_index, b.dtype_name(labels))
+    fused = eps == 0.0 and type(b).sparse_ce is not Backend.sparse_ce  # smoothing: see _sparse_loss
+    if not fused and (weight is not None or eps != 0.0 or reduction != "mean" or ignore is not None):
+        return None  # the general path composes the loss
     cast = None if b.dtype_name(logits) == dtype else dtype
-    return spec.axis if spec.squeeze else None, spec.num_classes, spec.axis, cast, math.prod(shape) // shape[spec.axis]
+    return (
+        spec.axis if spec.squeeze else None, spec.num_classes, spec.axis, cast, math.prod(shape) // shape[spec.axis],
+        ignore, wcast, fused,
+    )
 
 
-def _sparse_mean_fast(logits: Any, labels: Any, task: str, axis: int, want: str | None, check_values: Any) -> Any:
-    """The plain sparse mean on concrete arrays from a plan (see ``labelkit/_fast.py``): the ids are
-    read once, and ids all in range go straight to the fused kernel's mean, as in ``_sparse_loss``
-    after its checks; ``MISS`` where the general path must answer (an id out of range among them)."""
+def _sparse_fast(
+    logits: Any, labels: Any, task: str, axis: int, want: str | None, check_values: Any, weight: Any,
+    ignore_index: int | None, label_smoothing: float, reduction: str,
+) -> Any:
+    """A sparse loss on concrete arrays from a plan (see ``labelkit/_fast.py``): ids that are all class
+    ids or ``ignore_index`` (read once, or checked by the kernel itself) go to the backend's fused kernel
+    with the weights, ``ignore_index`` and the reduction (one ``F.cross_entropy`` on PyTorch), or,
+    without one, to the fused plain mean, as in ``_sparse_loss`` after its checks. ``MISS`` where the
+    general path must answer: an id out of range (its error or NaN), or a mean whose denominator may be
+    0 (every id ignored, weights not all > 0), which the general path makes 0."""
     b = backend_of_pair(logits, labels)
     key = None if b is None else b.eager_key(logits, labels)
     if key is None:
         return MISS
-    p = plan(("sparse_mean", b, key, task, axis, want), _sparse_mean_plan, b, logits, labels, task, axis, want)
+    wkey = None
+    if weight is not None:
+        # Weights of the logits' framework only: a list or a NumPy array is converted by the general path.
+        wkey = b.eager_key(weight) if type(weight) is type(logits) else None
+        if wkey is None:
+            return MISS
+    key = ("sparse", b, key, task, axis, want, wkey, ignore_index, label_smoothing, reduction)
+    p = remembered(key, MISS)
+    if p is MISS:
+        p = plan(
+            key, _sparse_plan, b, logits, labels, task, axis, want, weight, ignore_index, label_smoothing, reduction
+        )
     if p is None:
         return MISS
-    squeeze_axis, c, class_axis, cast, size = p
+    squeeze_axis, c, class_axis, cast, size, ignore, wcast, fused = p
     ids = labels if squeeze_axis is None else b.squeeze(labels, squeeze_axis)
-    x = logits if cast is None else b.cast(logits, cast)
-    if check_values is False and not b.on_host(ids):
+    on_host = b.on_host(ids)
+    if check_values is False and not on_host:
         # Unchecked ids on a device are never read: ``_sparse_loss`` sanitises them there, element by
         # element (a NaN mean with the valid elements' gradient, which a fused mean cannot give).
         return MISS
+    x = logits if cast is None else b.cast(logits, cast)
+    if not fused:
+        # One read of the ids: free in host memory; on a device, the sync the checks promise.
+        return b.sparse_nll_mean(x, ids, class_axis) if counted_ids(b, ids, c, size, None) == size else MISS
+    if reduction == "mean" and weight is not None and not all_positive(b, weight):
+        return MISS  # D = Σ w[y_i] may be 0
+    w = weight if wcast is None else b.cast(weight, wcast)
+    if ignore is not None and on_host and b.sparse_ce_checks_ids:
+        # The kernel checks the ids in host memory itself (every id but ignore_index in [0, C)): no range
+        # check here; a mean only needs one counted element (then D > 0).
+        if reduction != "mean" or some_kept(b, ids, c, size, ignore):
+            try:
+                out = b.sparse_ce(x, ids, class_axis, w, ignore, reduction)
+            except (IndexError, RuntimeError):
+                return MISS  # an id out of range: the general path's error, or its NaN
+            return MISS if out is NotImplemented else out
+        return MISS
     # One read of the ids: free in host memory; on a device, the sync the checks promise.
-    return b.sparse_nll_mean(x, ids, class_axis) if ids_in_range(b, ids, c, size) else MISS
+    kept = counted_ids(b, ids, c, size, ignore)
+    if kept is None or (reduction == "mean" and kept == 0):
+        return MISS  # an id out of range; or every element ignored, whose mean the general path makes 0
+    out = b.sparse_ce(x, ids, class_axis, w, ignore, reduction)
+    return MISS if out is NotImplemented else out
 
 
 def _run(
@@ -362,16 +459,20 @@ def _run(
     """The body every public loss shares: argument checks, dispatch and inference, the format the
     caller requires (``want``: ``"sparse"``, ``"dense"`` or ``None`` for any), then the loss."""
     if (
-        reduction == "mean" and from_logits is True and class_weight is None and ignore_index is None
-        and type(label_smoothing) in (int, float) and label_smoothing == 0 and _fast.ENABLED
-        and type(axis) is int and type(task) is str and plain_check(check_values)
+        _fast.ENABLED and from_logits is True and type(axis) is int and type(task) is str
+        and (ignore_index is None or type(ignore_index) is int) and type(label_smoothing) in (int, float)
+        and 0 <= label_smoothing <= 1 and type(reduction) is str and plain_check(check_values)
     ):
-        out = _sparse_mean_fast(logits, labels, task, axis, want, check_values)
+        out = _sparse_fast(
+            logits, labels, task, axis, want, check_values, class_weight, ignore_index, label_smoothing, reduction
+        )
         if out is not MISS:
             return out
     eps = _check_args(label_smoothing, reduction, from_logits)
     ignore_index = validate_ignore_index(ignore_index)
-    p = prepare(logits, labels, task=task, axis=axis, ignore_index=ignore_index, check_values=check_values)
+    p = prepare(
+        logits, labels, task=task, axis=axis, ignore_index=ignore_index, check_values=check_values, want=want
+    )
     if want is not None and p.spec.label_format != want:
         b = p.backend
         lshape, yshape = b.shape(p.logits), b.shape(p.raw_labels)
@@ -386,9 +487,41 @@ def _run(
             f"was asked for. These labels are class ids (sparse). Use lk.sparse_categorical_crossentropy, or "
             f"lk.one_hot(labels, like=logits) to get shape {fmt_shape(lshape)}."
         )
-    return _compute(
-        p, from_logits=bool(from_logits), eps=eps, class_weight=class_weight, ignore_index=ignore_index,
+    check_ignore_index_format(p, ignore_index)
+    # Labels whose width is read at run time (rule 6): the loss of the reading the graph selects.
+    return decided(p, lambda q: _compute(
+        q, from_logits=bool(from_logits), eps=eps, class_weight=class_weight, ignore_index=ignore_index,
         reduction=reduction,
+    ))
+
+
+# PyTorch's default ``ignore_index``, which it passes with dense rows too and which they ignore there.
+TORCH_DEFAULT_IGNORE = -100
+
+
+def check_ignore_index_format(p: Prepared, ignore_index: int | None) -> None:
+    """Refuses an ``ignore_index`` with labels that hold no class ids (dense rows, binary targets): it
+    would be silently without effect. PyTorch's default ``-100`` is let through, as PyTorch does.
+
+    Raises:
+      ArgumentError: ``ignore_index`` is given (and not ``-100``) with labels that are not sparse ids.
+    """
+    if ignore_index is None or ignore_index == TORCH_DEFAULT_IGNORE or p.spec.label_format == "sparse":
+        return
+    if p.spec.deferred and p.spec.task == "multiclass":
+        return  # ids or rows, decided by the labels' width when the graph runs: ids may match it
+    shape = fmt_shape(p.backend.shape(p.raw_labels))
+    fix = "to leave elements out, multiply the reduction='none' losses by a mask"
+    if p.spec.label_format == "binary":
+        what = f"binary targets of shape {shape}"
+    elif p.spec.task == "multilabel":
+        what = f"multi-hot rows of shape {shape}"
+    else:
+        what = f"one-hot or probability rows of shape {shape}"
+        fix = f"to leave elements out, pass class ids (lk.to_sparse(labels)) with ignore_index={ignore_index}"
+    raise ArgumentError(
+        f"ignore_index={ignore_index} was given, but the labels are {what}: they hold no class ids to "
+        f"compare with it, so it would change nothing (PyTorch raises here too). Drop ignore_index; {fix}."
     )
 
 
@@ -414,8 +547,8 @@ def cross_entropy(
 
     With ``p = log_softmax(z)`` and ``t' = (1-ε) t + ε/C``, an element's multiclass loss is
     ``l_i = -Σ_c w_c t'_c p_c``; binary: ``l_i = w_1 t' softplus(-z) + w_0 (1-t') softplus(z)`` with
-    ``t' = t (1-ε) + ε/2``. ``"mean"`` divides by the number of non-ignored elements, or by
-    ``Σ_i Σ_c w_c t_ic`` with class weights (multiclass and binary).
+    ``t' = t (1-ε) + ε/2``. ``"mean"`` divides by ``D``: the number of non-ignored elements, or
+    ``Σ_i Σ_c w_c t_ic`` with class weights (multiclass and binary), negative too; ``D = 0`` gives 0.
 
     Args:
       logits: float array of shape ``(*S, C)`` (class axis at ``axis``); ``(*S, 1)`` or ``(N,)`` for
@@ -430,7 +563,8 @@ def cross_entropy(
       label_smoothing: ε in ``[0, 1]``.
       class_weight: C weights (2 for binary: ``[w_neg, w_pos]``): a list, a NumPy array or an array
         of the logits' framework.
-      ignore_index: a sparse id whose elements give 0 and are left out of the mean.
+      ignore_index: a sparse id whose elements give 0 and are left out of the mean. Labels that hold
+        no ids (dense rows, binary targets) take only PyTorch's default ``-100``, which changes nothing.
       reduction: ``"mean"``, ``"sum"`` or ``"none"`` (one loss per element, shape ``S``).
       check_values: ``"auto"``, ``True`` or ``False`` (see ``lk.validate``).
 
@@ -441,7 +575,8 @@ def cross_entropy(
     Raises:
       ShapeMismatchError: the labels do not fit the logits.
       LabelValueError: invalid label values (while values are checked).
-      ArgumentError: a keyword argument out of range (a ``ValueError``).
+      ArgumentError: a keyword argument out of range (a ``ValueError``), or an ``ignore_index`` other
+        than ``-100`` with labels that hold no class ids.
 
     >>> import numpy as np, labelkit as lk
     >>> logits = np.array([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]], dtype="float32")

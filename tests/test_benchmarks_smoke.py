@@ -58,6 +58,28 @@ def test_dispatch_quick_numpy_and_one_framework(tmp_path):
     assert all(t["met"] is None for t in case["targets"])  # quick runs never judge a target
 
 
+def test_args_and_steps_quick_one_framework(tmp_path):
+    """The argument matrix and the training steps run and report every row (on one framework)."""
+    fw = _framework()
+    if fw is None:
+        pytest.skip("the argument matrix and the training steps need PyTorch, TensorFlow or JAX")
+    doc = _run(tmp_path, "--only", "args", "--only", "steps", "--backends", fw)
+    args, steps = doc["cases"]["args"], doc["cases"]["steps"]
+    assert not args["errors"] and not steps["errors"]
+    seen = {(r["what"], r["impl"]) for r in args["rows"]}
+    for config in ("plain", "all"):  # --quick: two configurations
+        for reduction in ("mean", "sum", "none"):
+            for labels in ("sparse", "column", "one-hot"):
+                for impl in ("native", "labelkit"):
+                    assert (f"{config} · {reduction} · {labels}", impl) in seen
+    impls = {r["impl"] for r in steps["rows"]}
+    assert "labelkit" in impls
+    assert {"native", "keras"} & impls
+    for row in args["rows"] + steps["rows"]:
+        assert row["median_s"] > 0 and row["ratio"] > 0
+    assert all(t["met"] is None for t in args["targets"] + steps["targets"])
+
+
 def test_import_quick(tmp_path):
     doc = _run(tmp_path, "--only", "import")
     case = doc["cases"]["import"]
