@@ -26,10 +26,12 @@ from labelkit._losses import (
     select_loss,
     sparse_categorical_crossentropy,
 )
+from labelkit._metrics import accuracy
 from labelkit._ops import align, infer, one_hot, squeeze, to_sparse, validate
 from labelkit._spec import ArgumentError, Spec
 from labelkit.errors import BackendError, LabelkitError, LabelValueError, ShapeMismatchError
 
+# The one place the version is written: pyproject.toml reads it (``[tool.setuptools.dynamic]``).
 __version__ = "0.1.0"
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "Problem",
     "ShapeMismatchError",
     "Spec",
+    "accuracy",
     "align",
     "available_backends",
     "backend_of",

@@ -65,7 +65,7 @@ def pytest_configure(config: pytest.Config) -> None:
     it is tested (Keras with the framework ``KERAS_BACKEND`` names)."""
     pkg = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "labelkit")
     keras = os.environ.get("KERAS_BACKEND", "tensorflow") if installed("keras") else "no keras"
-    for module, framework in (("torch.py", "torch"), ("keras.py", keras)):
+    for module, framework in (("torch.py", "torch"), ("keras.py", keras), ("_keras_metrics.py", keras)):
         if framework not in BACKENDS or not (EXPLICIT or installed(framework)):
             config.option.ignore = [*(config.option.ignore or []), os.path.join(pkg, module)]
 

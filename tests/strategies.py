@@ -206,3 +206,42 @@ def shape_pairs(draw: Any) -> tuple[tuple[int, ...], tuple[int, ...], int, str, 
 
 def np_dtype_for_kind(kind: str) -> str:
     return "int64" if kind == "i" else "float32"
+
+
+# --- accuracy (tests/test_accuracy.py) -----------------------------------------------------------
+
+ACCURACY_THRESHOLDS = (0.5, 0.2, 0.7, 0.0, 1.0)
+
+
+@dataclass
+class AccuracyOptions:
+    """The keyword arguments of one drawn ``lk.accuracy`` call (besides the case's own)."""
+
+    top_k: int
+    threshold: float
+    reduction: str
+    from_logits: bool
+
+
+@st.composite
+def tied_label_cases(draw: Any, formats: tuple[str, ...] = FORMATS, axes: tuple[int, ...] = (-1, 1)) -> LabelCase:
+    """``label_cases``, with the logits often rounded to a few values, so that ties among the classes
+    (and logits exactly at a threshold's boundary, 0) are common."""
+    case = draw(label_cases(formats=formats, axes=axes))
+    if draw(st.booleans()):
+        case.logits = np.round(case.logits).astype(np.float32)
+    return case
+
+
+@st.composite
+def accuracy_options(draw: Any, case: LabelCase) -> AccuracyOptions:
+    """``top_k`` (1 to C + 1 for multiclass, 1 otherwise), a threshold, a reduction and ``from_logits``
+    (only for binary and multilabel, where probabilities change the comparison)."""
+    multiclass = case.fmt in ("sparse", "column", "one_hot", "probs")
+    top_k = draw(st.integers(1, case.num_classes + 1)) if multiclass and draw(st.booleans()) else 1
+    return AccuracyOptions(
+        top_k=top_k,
+        threshold=draw(st.sampled_from(ACCURACY_THRESHOLDS)),
+        reduction=draw(st.sampled_from(("mean", "sum", "none"))),
+        from_logits=True if multiclass else draw(st.booleans()),
+    )
