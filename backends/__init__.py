@@ -9,9 +9,10 @@ labelkit keeps three promises, and this package is where they are kept:
    ``importlib`` cannot be traced.
 2. **O(1) dispatch.** The dispatcher caches ``type -> backend``; a backend is asked only once per type.
 3. **One semantics.** Shape rules, squeezing, ``ignore_index``, smoothing, class weights, reductions
-   and value checks live once in ``labelkit/``. A backend only provides the primitives below, each a
-   thin wrapper around its framework's own function; ``tests/test_backends_conformance.py`` checks
-   that every module offers the same names with the same signatures.
+   and value checks live once in ``labelkit/``. A backend only provides the primitives that ``Backend``
+   below declares (each with its signature and one line of meaning, so that a type checker sees the
+   contract), each a thin wrapper around its framework's own function; ``tests/test_backends_conformance.py``
+   checks that every module implements them with the declared signatures.
 
 A backend may implement an optional fast primitive (``sparse_nll``: the fused sparse cross-entropy
 kernel, and ``sparse_nll_mean``: the same kernel reducing to its mean; ``sparse_ce``: the kernel with
@@ -24,65 +25,12 @@ remember one call's decisions by, and a way to read small integer ids without a 
 
 from __future__ import annotations
 
-from typing import Any
+from abc import abstractmethod
+from typing import Any, cast
+
+import numpy.typing as npt
 
 __all__ = ["EYE_MAX", "PRIMITIVES", "Backend", "cached_identity"]
-
-# The names every backend implements; the conformance test compares their signatures.
-PRIMITIVES = (
-    "owns",
-    "is_tracing",
-    "eager_key",
-    "on_host",
-    "to_list",
-    "shape",
-    "dtype_name",
-    "dtype",
-    "default_int",
-    "asarray",
-    "to_numpy",
-    "cast",
-    "arange",
-    "zeros",
-    "where",
-    "isfinite",
-    "floor",
-    "abs",
-    "log",
-    "exp",
-    "log1p",
-    "softplus",
-    "maximum",
-    "clip",
-    "reshape",
-    "moveaxis",
-    "squeeze",
-    "expand_dims",
-    "sum",
-    "max",
-    "min",
-    "argmax",
-    "any",
-    "span",
-    "to_bool",
-    "logsumexp",
-    "log_softmax",
-    "take_along_axis",
-    "take",
-    "stop_gradient",
-    "sparse_nll",
-    "sparse_nll_mean",
-    "sparse_ce",
-    "one_hot",
-    "one_hot_in_range",
-    "assert_all",
-    "unservable",
-    "runtime_shape",
-    "cond",
-    "guard",
-    "ensure_dim",
-)
-
 
 EYE_MAX = 256  # classes: up to this many, in-range one-hot rows may be gathered from a cached identity
 _EYES: dict[tuple[Any, ...], Any] = {}
@@ -104,9 +52,14 @@ class Backend:
     """The primitive set one framework provides to labelkit.
 
     Subclasses set ``name`` (what ``lk.backend_of`` returns) and ``modules`` (the top-level module
-    names whose array types they serve) and implement every name in ``PRIMITIVES``. Arrays passed in
-    are already of the backend's framework; dtypes are passed as names (``"float32"``, ``"int64"``,
-    ``"bool"``...).
+    names whose array types they serve) and implement every primitive declared here: the abstract ones
+    (each backend's own), and where they can do better, those with a default. Arrays passed in are
+    already of the backend's framework; dtypes are passed as names (``"float32"``, ``"int64"``,
+    ``"bool"``...). ``axis`` is non-negative unless a primitive says otherwise.
+
+    The abstract primitives are abstract for type checkers (a checker reports a plug-in that misses or
+    misspells one) but not enforced when a subclass is instantiated: a plug-in written before a
+    primitive was declared still loads, and calling a primitive it lacks raises ``NotImplementedError``.
     """
 
     name: str = ""
@@ -122,6 +75,184 @@ class Backend:
 
     def __repr__(self) -> str:
         return f"<labelkit backend {self.name!r}>"
+
+    # The primitives every backend implements (abstract: no default could serve them).
+    @abstractmethod
+    def owns(self, x: Any) -> bool:
+        """Whether ``x`` is an array of this backend's framework (its type's module is in ``modules``)."""
+        raise _missing(self, "owns")
+
+    @abstractmethod
+    def is_tracing(self, x: Any) -> bool:
+        """Whether ``x`` is a symbolic value being traced (``tf.function``, ``jit``, ``torch.compile``)."""
+        raise _missing(self, "is_tracing")
+
+    @abstractmethod
+    def shape(self, x: Any) -> tuple[int | None, ...]:
+        """The shape of ``x`` as a tuple, ``None`` for a size unknown while tracing."""
+        raise _missing(self, "shape")
+
+    @abstractmethod
+    def dtype_name(self, x: Any) -> str:
+        """The name of ``x``'s dtype: ``"float32"``, ``"int64"``, ``"bool"``..."""
+        raise _missing(self, "dtype_name")
+
+    @abstractmethod
+    def dtype(self, name: str) -> Any:
+        """The framework's dtype object named ``name``."""
+        raise _missing(self, "dtype")
+
+    @abstractmethod
+    def default_int(self) -> str:
+        """The name of the integer dtype class ids are computed in (``"int64"``, or ``"int32"`` where 64-bit is off)."""
+        raise _missing(self, "default_int")
+
+    @abstractmethod
+    def asarray(self, obj: Any, like: Any) -> Any:
+        """``obj`` (a NumPy array, a list or a scalar) as an array of the framework, on ``like``'s device."""
+        raise _missing(self, "asarray")
+
+    @abstractmethod
+    def to_numpy(self, x: Any) -> npt.NDArray[Any]:
+        """The values of the concrete array ``x`` as a NumPy array (a host read)."""
+        raise _missing(self, "to_numpy")
+
+    @abstractmethod
+    def cast(self, x: Any, dtype: str) -> Any:
+        """``x`` converted to the dtype named ``dtype``."""
+        raise _missing(self, "cast")
+
+    @abstractmethod
+    def arange(self, n: int, like: Any) -> Any:
+        """``0, 1, ..., n - 1`` of the default int, on ``like``'s device."""
+        raise _missing(self, "arange")
+
+    @abstractmethod
+    def zeros(self, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
+        """An array of zeros of ``shape`` and the dtype named ``dtype``, on ``like``'s device."""
+        raise _missing(self, "zeros")
+
+    @abstractmethod
+    def where(self, cond: Any, a: Any, b: Any) -> Any:
+        """``a`` where the bool array ``cond`` holds, else ``b`` (either may be a Python scalar), broadcast."""
+        raise _missing(self, "where")
+
+    @abstractmethod
+    def isfinite(self, x: Any) -> Any:
+        """Elementwise: whether ``x`` is neither infinite nor NaN (a bool array)."""
+        raise _missing(self, "isfinite")
+
+    @abstractmethod
+    def floor(self, x: Any) -> Any:
+        """Elementwise floor of the float array ``x``."""
+        raise _missing(self, "floor")
+
+    @abstractmethod
+    def abs(self, x: Any) -> Any:
+        """Elementwise absolute value."""
+        raise _missing(self, "abs")
+
+    @abstractmethod
+    def log(self, x: Any) -> Any:
+        """Elementwise natural logarithm (``-inf`` at 0, never an error or a warning)."""
+        raise _missing(self, "log")
+
+    @abstractmethod
+    def exp(self, x: Any) -> Any:
+        """Elementwise exponential (``inf`` on overflow, never an error or a warning)."""
+        raise _missing(self, "exp")
+
+    @abstractmethod
+    def log1p(self, x: Any) -> Any:
+        """Elementwise ``log(1 + x)``, accurate near 0."""
+        raise _missing(self, "log1p")
+
+    @abstractmethod
+    def maximum(self, a: Any, b: Any) -> Any:
+        """Elementwise maximum of ``a`` and ``b`` (either may be a Python scalar), broadcast."""
+        raise _missing(self, "maximum")
+
+    @abstractmethod
+    def clip(self, x: Any, lo: float, hi: float) -> Any:
+        """``x`` limited to ``[lo, hi]``."""
+        raise _missing(self, "clip")
+
+    @abstractmethod
+    def reshape(self, x: Any, shape: tuple[int, ...]) -> Any:
+        """``x`` with the same elements in ``shape``."""
+        raise _missing(self, "reshape")
+
+    @abstractmethod
+    def moveaxis(self, x: Any, source: int, dest: int) -> Any:
+        """``x`` with axis ``source`` moved to position ``dest``."""
+        raise _missing(self, "moveaxis")
+
+    @abstractmethod
+    def squeeze(self, x: Any, axis: int) -> Any:
+        """``x`` without its axis ``axis``, which has size 1."""
+        raise _missing(self, "squeeze")
+
+    @abstractmethod
+    def expand_dims(self, x: Any, axis: int) -> Any:
+        """``x`` with a new axis of size 1 at ``axis``."""
+        raise _missing(self, "expand_dims")
+
+    @abstractmethod
+    def sum(self, x: Any, axis: int | None = None) -> Any:
+        """The sum over ``axis`` (over every element when ``None``)."""
+        raise _missing(self, "sum")
+
+    @abstractmethod
+    def max(self, x: Any, axis: int | None = None) -> Any:
+        """The largest value over ``axis`` (over every element when ``None``)."""
+        raise _missing(self, "max")
+
+    @abstractmethod
+    def min(self, x: Any, axis: int | None = None) -> Any:
+        """The smallest value over ``axis`` (over every element when ``None``)."""
+        raise _missing(self, "min")
+
+    @abstractmethod
+    def argmax(self, x: Any, axis: int) -> Any:
+        """The index of the largest value along ``axis``, of the default int."""
+        raise _missing(self, "argmax")
+
+    @abstractmethod
+    def any(self, x: Any) -> Any:
+        """Whether any element of the bool array ``x`` is true, as a scalar bool array."""
+        raise _missing(self, "any")
+
+    @abstractmethod
+    def to_bool(self, x: Any) -> bool:
+        """The concrete scalar ``x`` as a Python bool (a host read)."""
+        raise _missing(self, "to_bool")
+
+    @abstractmethod
+    def logsumexp(self, x: Any, axis: int) -> Any:
+        """``log(sum(exp(x), axis))``, stable, without ``axis``; rows of ``-inf`` give ``-inf``."""
+        raise _missing(self, "logsumexp")
+
+    @abstractmethod
+    def log_softmax(self, x: Any, axis: int) -> Any:
+        """``x - logsumexp(x, axis)`` (keeping ``axis``), stable, with the framework's gradient."""
+        raise _missing(self, "log_softmax")
+
+    @abstractmethod
+    def take_along_axis(self, x: Any, idx: Any, axis: int) -> Any:
+        """The elements of ``x`` at the integer indices ``idx`` along ``axis`` (same rank as ``x``)."""
+        raise _missing(self, "take_along_axis")
+
+    @abstractmethod
+    def take(self, x: Any, idx: Any) -> Any:
+        """The elements of the rank-1 ``x`` at the integer indices ``idx`` (shape of ``idx``)."""
+        raise _missing(self, "take")
+
+    @abstractmethod
+    def stop_gradient(self, x: Any) -> Any:
+        """``x``, with no gradient flowing back through it."""
+        raise _missing(self, "stop_gradient")
+
+    # Primitives with a default, which a backend overrides where its framework does better.
 
     def softplus(self, x: Any) -> Any:
         """``log(1 + exp(x))``, stable, with the gradient ``sigmoid(x)`` everywhere (at 0 too).
@@ -150,7 +281,7 @@ class Backend:
         nll = self.sparse_nll(logits, ids, axis)
         count = 1
         for d in self.shape(nll):
-            count *= d
+            count *= cast(int, d)  # static: labelkit asks only where the shape is known
         return self.sum(nll) / float(count)
 
     def sparse_ce(self, logits: Any, ids: Any, axis: int, weight: Any, ignore_index: int | None, reduction: str) -> Any:
@@ -188,7 +319,8 @@ class Backend:
 
     def to_list(self, x: Any) -> list[Any]:
         """The values of ``x``, flattened, as a list of Python numbers (a host read)."""
-        return self.to_numpy(x).ravel().tolist()
+        values: list[Any] = self.to_numpy(x).ravel().tolist()
+        return values
 
     def one_hot(self, ids: Any, num_classes: int, axis: int, dtype: str) -> Any:
         """Rows of ``dtype`` with a 1 at each id, the class axis at ``axis`` (≥ 0) of the output.
@@ -260,3 +392,15 @@ class Backend:
         ``None`` for an ordinary dense array. The default: every array of the framework is served.
         """
         return None
+
+
+def _missing(backend: Backend, primitive: str) -> NotImplementedError:
+    return NotImplementedError(
+        f"{type(backend).__name__} does not implement the primitive {primitive!r} that labelkit.backends.Backend "
+        "declares: a backend implements every abstract method of Backend"
+    )
+
+
+# Every primitive's name, in the order ``Backend`` declares them: read from the class, which is the
+# contract, for plug-ins and tests that go over all of them.
+PRIMITIVES: tuple[str, ...] = tuple(n for n, v in vars(Backend).items() if not n.startswith("_") and callable(v))

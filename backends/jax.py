@@ -71,7 +71,8 @@ class JaxBackend(Backend):
         return all(d.platform == "cpu" for d in x.devices())
 
     def to_list(self, x: Any) -> list[Any]:
-        return np.asarray(x).ravel().tolist()
+        values: list[Any] = np.asarray(x).ravel().tolist()
+        return values
 
     def shape(self, x: Any) -> tuple[int | None, ...]:
         shape = x.shape

@@ -18,7 +18,7 @@ def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
     m = np.max(x, axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
     with np.errstate(divide="ignore", over="ignore"):  # x - m of ±3e38 logits: -inf, exp(-inf) = 0
-        out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+        out: np.ndarray = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
     return out
 
 
@@ -30,7 +30,8 @@ def _read_only(a: np.ndarray) -> np.ndarray:
 def _pick(logits: np.ndarray, ids: np.ndarray, axis: int) -> np.ndarray:
     """``logits`` at ``ids`` along ``axis`` (ids in range), shape = ``ids.shape``."""
     if logits.ndim == 2 and axis == 1:
-        return logits[np.arange(ids.shape[0]), ids]  # a third of take_along_axis's cost on small arrays
+        picked: np.ndarray = logits[np.arange(ids.shape[0]), ids]  # a third of take_along_axis's cost on small arrays
+        return picked
     return np.take_along_axis(logits, np.expand_dims(ids, axis), axis=axis).squeeze(axis)
 
 
@@ -56,7 +57,8 @@ class NumpyBackend(Backend):
         return True
 
     def to_list(self, x: Any) -> list[Any]:
-        return x.tolist() if type(x) is np.ndarray and x.ndim == 1 else np.asarray(x).ravel().tolist()
+        values: list[Any] = x.tolist() if type(x) is np.ndarray and x.ndim == 1 else np.asarray(x).ravel().tolist()
+        return values
 
     def shape(self, x: Any) -> tuple[int | None, ...]:
         return tuple(np.shape(x))

@@ -172,7 +172,7 @@ def register_backend(backend: Backend, *, modules: Sequence[str] | None = None) 
             f"{type(backend).__name__}. Subclass labelkit.backends.Backend and set name and modules."
         )
     roots = tuple(modules) if modules is not None else tuple(backend.modules)
-    _FACTORIES[backend.name] = (roots, lambda module, _b=backend: _b)
+    _FACTORIES[backend.name] = (roots, lambda module: backend)
     _INSTANCES[backend.name] = backend
     # A type cached as "unknown" may belong to the new backend.
     for cls, cached in list(_CACHE.items()):

@@ -14,13 +14,13 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
 from labelkit._checks import IGNORE_VALUES
 from labelkit._diagnose import BINARY, CATEGORICAL, SPARSE, Diagnosis, Problem, diagnose, squeeze_expr
-from labelkit._spec import fmt_shape
+from labelkit._spec import Task, fmt_shape
 
 __all__ = ["explain", "parse_shape"]
 
@@ -424,7 +424,8 @@ def _own(text: str, found: str, fix: str, what: str, code: str, d: Diagnosis | N
           + r"(?P<accepted>(?:" + SHAPE + r")(?: or " + SHAPE + r")*)\.(?P<fix>" + _REST + ")")
 def _lk_shape(text: str, m: re.Match[str]) -> Diagnosis:
     logits, labels = parse_shape(m["logits"]), parse_shape(m["labels"])
-    d = diagnose(logits, labels, task=m["task"], axis=int(m["axis"]), framework=_framework_in(text))
+    task = cast(Task, m["task"])  # one of the three the pattern matches
+    d = diagnose(logits, labels, task=task, axis=int(m["axis"]), framework=_framework_in(text))
     errors = [p for p in d.problems if p.severity == "error"]
     code = errors[0].code if errors else "shape_mismatch"
     found = m.group(0)[: m.start("fix") - m.start()]
@@ -608,7 +609,7 @@ def _flexible(regex: str) -> str:
     return "".join(out)
 
 
-Compiled = tuple[tuple[re.Pattern[str], str, Callable[..., Any]], ...]
+Compiled = tuple[tuple[re.Pattern[str], str, Callable[..., Diagnosis]], ...]
 _FLEXIBLE: set[re.Pattern[str]] = set()  # the patterns compiled flexible about spaces
 
 

@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from labelkit.errors import BackendError, LabelkitError, ShapeMismatchError
 
 __all__ = ["TASKS", "ArgumentError", "Spec", "dtype_kind", "error_code", "fmt_shape", "infer_from_shapes"]
 
 TASKS = ("auto", "multiclass", "binary", "multilabel")
+
+# The values the public arguments take, as types a user's checker reads: ``lk.cross_entropy(logits, labels,
+# reduction="avg")`` is an error before it runs. The functions still check them when called (ArgumentError).
+Task = Literal["auto", "multiclass", "binary", "multilabel"]
+Reduction = Literal["mean", "sum", "none"]
+CheckValues = Literal["auto"] | bool
+AlignTo = Literal["sparse", "one_hot"]
 Shape = tuple[Any, ...]
 
 
@@ -44,7 +51,7 @@ class Spec:
         task allows (1, C) is checked when the graph runs. Never guessed from the dtype.
     """
 
-    task: str
+    task: Task
     label_format: str
     num_classes: int | None
     axis: int
@@ -72,7 +79,10 @@ class Spec:
         return f"{self.task}: {fmt}{extra}; {classes} on axis {self.axis}; backend {self.backend}"
 
 
-def _coded(err: Exception, code: str) -> Exception:
+_E = TypeVar("_E", bound=Exception)
+
+
+def _coded(err: _E, code: str) -> _E:
     """Tags ``err`` with a short diagnosis code (read by ``lk.diagnose``); the message is unchanged."""
     err.code = code  # type: ignore[attr-defined]
     return err
@@ -81,6 +91,16 @@ def _coded(err: Exception, code: str) -> Exception:
 def error_code(err: BaseException) -> str:
     """The diagnosis code the inference tagged ``err`` with (``"shape_mismatch"`` when untagged)."""
     return getattr(err, "code", "shape_mismatch")
+
+
+def classes_unknown(axis: int, needs: str) -> ArgumentError:
+    """The error for a computation that needs the number of classes where the logits' class axis is
+    unknown while tracing (a ``None`` or symbolic dim); ``needs`` says what needs it."""
+    return ArgumentError(
+        f"logits: the number of classes (axis {axis}) is unknown while tracing (a None or symbolic dim), and "
+        f"{needs} needs it. Give the logits a static number of classes, e.g. tf.TensorSpec((None, 1000)), or "
+        f"jax.export with logits of shape (b, 1000)."
+    )
 
 
 def fmt_shape(shape: Shape | None) -> str:
@@ -131,7 +151,7 @@ def normalise_axis(axis: Any, ndim: int, what: str = "logits") -> int:
             f"axis: {axis} is out of range for {what} of rank {ndim}; expected {-ndim} <= axis < {ndim}. "
             f"Use axis=-1 for channels-last or axis=1 for channels-first logits."
         ), "axis_out_of_range")
-    return axis % ndim
+    return int(axis) % ndim
 
 
 def _check_label_dtype(fmt: str, labels_dtype: str | None) -> None:

@@ -112,7 +112,8 @@ def _load(spec: str, role: str) -> np.ndarray:
                 raise UsageError(f"{role}: {path} is a .npy file holding one array; drop ':{key}'.")
             with open(p, "rb") as fh:
                 _check_npy_header(fh, p.stat().st_size, role, str(path), p.stem)
-            return np.load(p, allow_pickle=False)  # no more than the file holds: the header was checked
+            array: np.ndarray = np.load(p, allow_pickle=False)  # no more than the file holds: its header was read
+            return array
         with np.load(p, allow_pickle=False) as npz:
             names = list(npz.files)
             choice = key or (names[0] if len(names) == 1 else role if role in names else "")
@@ -130,7 +131,8 @@ def _load(spec: str, role: str) -> np.ndarray:
                 deflated = info.compress_type != 0
                 _check_npy_header(fh, info.file_size, role, f"{path}:{choice}", choice,
                                   info.compress_size if deflated else None)
-            return npz[choice]
+            array = npz[choice]
+            return array
     except UsageError:
         raise
     except Exception as exc:  # whatever a damaged file raises (ValueError, zipfile.BadZipFile, zlib.error...)
@@ -491,7 +493,7 @@ def _agreement(backend: str) -> tuple[float, str]:
     zb64 = zb[:, 0].astype(np.float64)
     ref_bce = float(np.mean(np.maximum(zb64, 0) - zb64 * t + np.log1p(np.exp(-np.abs(zb64)))))
     one_hot = np.eye(7, dtype=np.float32)[ids]
-    cases = [
+    cases: list[tuple[str, np.ndarray, np.ndarray, float]] = [
         ("sparse", z, ids.astype(np.int64), ref_ce),
         ("column", z, ids[:, None].astype(np.int64), ref_ce),
         ("one-hot", z, one_hot, ref_ce),
@@ -636,7 +638,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        return args.run(args)
+        status: int = args.run(args)
+        return status
     except UsageError as exc:
         print(f"labelkit: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
