@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
 from typing import Any
 
 import numpy as np
@@ -13,6 +15,26 @@ __all__ = ["TensorflowBackend"]
 _ONE_HOT_IDS = frozenset({"uint8", "int8", "int32", "int64"})
 
 
+def _leave_to_itself(tf: Any) -> None:
+    """Tells autograph not to convert labelkit's code, as it is told for Keras' own.
+
+    labelkit builds graphs through the backends' primitives (``cond``, ``guard``) and never branches on
+    a tensor in Python, so the conversion ``tf.function`` applies to every function it calls only cost
+    trace time; and autograph's cache of converted functions once handed a traced call the converted code
+    of another primitive (an intermittent ``TypeError`` in the suite). TensorFlow is already imported
+    when a backend is made; this reads one of its modules.
+    """
+    try:
+        config: Any = sys.modules.get("tensorflow.python.autograph.core.config") or importlib.import_module(
+            "tensorflow.python.autograph.core.config"
+        )
+        rules = tuple(config.CONVERSION_RULES)
+        if not any(isinstance(r, config.DoNotConvert) and r.matches("labelkit") for r in rules):
+            config.CONVERSION_RULES = (config.DoNotConvert("labelkit"), *rules)
+    except (ImportError, AttributeError, TypeError):  # pragma: no cover - a TensorFlow without it converts
+        pass
+
+
 class TensorflowBackend(Backend):
     name = "tensorflow"
     modules = ("tensorflow", "tf_keras")
@@ -20,6 +42,7 @@ class TensorflowBackend(Backend):
 
     def __init__(self, module: Any) -> None:
         self.tf = module
+        _leave_to_itself(module)
 
     def owns(self, x: Any) -> bool:
         tf = self.tf
@@ -43,7 +66,8 @@ class TensorflowBackend(Backend):
 
     def to_list(self, x: Any) -> list[Any]:
         # np.asarray reads the tensor's buffer; x.numpy() would copy it first (~10 µs between two eager ops).
-        return np.asarray(x).ravel().tolist()
+        values: list[Any] = np.asarray(x).ravel().tolist()
+        return values
 
     def shape(self, x: Any) -> tuple[int | None, ...]:
         shape = x.shape
@@ -52,7 +76,8 @@ class TensorflowBackend(Backend):
         return tuple(shape.as_list())
 
     def dtype_name(self, x: Any) -> str:
-        return x.dtype.name
+        name: str = x.dtype.name
+        return name
 
     def dtype(self, name: str) -> Any:
         return self.tf.dtypes.as_dtype(name)
@@ -175,6 +200,47 @@ class TensorflowBackend(Backend):
     def sparse_nll_mean(self, logits: Any, ids: Any, axis: int) -> Any:
         return self.tf.reduce_mean(self.sparse_nll(logits, ids, axis))  # one eager op, not a sum and a division
 
+    def sparse_ce(self, logits: Any, ids: Any, axis: int, weight: Any, ignore_index: int | None, reduction: str) -> Any:
+        # The masked expression a TensorFlow user writes, in as few eager ops as it takes: the fused sparse
+        # kernel on the ids with ignored ones set to 0 (TF's CPU kernel raises on an id outside [0, C)),
+        # the gathered weights, a select (not a product: an ignored element's loss may be inf) and the
+        # sums. Eager calls only: a traced program keeps the general path's composition (whose plain loss,
+        # without weights or an ignored id, is the kernel and its reduction: the first lines here).
+        tf = self.tf
+        if weight is None and ignore_index is None:
+            nll = self.sparse_nll(logits, ids, axis)
+            return tf.reduce_mean(nll) if reduction == "mean" else tf.reduce_sum(nll) if reduction == "sum" else nll
+        if not tf.executing_eagerly():
+            return NotImplemented
+        if ids.dtype != tf.int64 and (
+            ids.dtype != tf.int32 or (ignore_index is not None and not -(2**31) <= ignore_index < 2**31)
+        ):
+            # int64, as labelkit compares ids: TF converts the scalar to the ids' dtype, and int32 ids
+            # compared with 2**40 would see 0 (the scalar wrapped), ignoring every class-0 id.
+            ids = tf.cast(ids, tf.int64)
+        keep = None
+        if ignore_index is not None:
+            keep = tf.not_equal(ids, ignore_index)
+            ids = tf.where(keep, ids, tf.zeros_like(ids))
+        nll = self.sparse_nll(logits, ids, axis)
+        wy = None
+        if weight is not None:
+            wy = tf.gather(weight, ids)
+            nll = nll * wy
+        if keep is not None:
+            nll = tf.where(keep, nll, tf.zeros_like(nll))
+        if reduction == "none":
+            return nll
+        if reduction == "sum":
+            return tf.reduce_sum(nll)
+        if wy is not None:
+            denom = tf.reduce_sum(wy if keep is None else tf.where(keep, wy, tf.zeros_like(wy)))
+        elif keep is not None:
+            denom = tf.cast(tf.math.count_nonzero(keep), nll.dtype)
+        else:
+            return tf.reduce_mean(nll)
+        return tf.reduce_sum(nll) / denom
+
     def one_hot(self, ids: Any, num_classes: int, axis: int, dtype: str) -> Any:
         if dtype == "bool":  # tf.one_hot has no bool output
             return super().one_hot(ids, num_classes, axis, dtype)
@@ -206,6 +272,6 @@ class TensorflowBackend(Backend):
             return tf.identity(x)
 
     def ensure_dim(self, x: Any, axis: int, size: int) -> Any:
-        shape = [None] * x.shape.rank
+        shape: list[int | None] = [None] * x.shape.rank
         shape[axis] = size
         return self.tf.ensure_shape(x, shape)

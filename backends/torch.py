@@ -71,10 +71,12 @@ class TorchBackend(Backend):
         return None
 
     def on_host(self, x: Any) -> bool:
-        return x.is_cpu
+        host: bool = x.is_cpu
+        return host
 
     def to_list(self, x: Any) -> list[Any]:
-        return (x if x.dim() == 1 else x.reshape(-1)).tolist()
+        values: list[Any] = (x if x.dim() == 1 else x.reshape(-1)).tolist()
+        return values
 
     def shape(self, x: Any) -> tuple[int | None, ...]:
         return tuple(x.shape)
@@ -102,7 +104,8 @@ class TorchBackend(Backend):
         x = x.detach()
         if x.dtype == self.torch.bfloat16:
             x = x.float()
-        return x.cpu().numpy()
+        array: np.ndarray = x.cpu().numpy()
+        return array
 
     def cast(self, x: Any, dtype: str) -> Any:
         return x.to(getattr(self.torch, dtype))

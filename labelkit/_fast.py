@@ -12,7 +12,6 @@ denominator may be 0, which the general path makes 0) goes the general way.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +23,7 @@ from labelkit.backends import Backend
 
 __all__ = [
     "ENABLED", "MISS", "all_positive", "backend_of_pair", "counted_ids", "ids_in_range", "plain_check", "plan",
-    "remembered", "some_kept",
+    "remembered",
 ]
 
 MISS: Any = object()  # "take the general path"
@@ -106,8 +105,8 @@ def counted_ids(b: Backend, ids: Any, c: int, size: int, ignore_index: int | Non
             if arr.dtype.kind not in "iu":
                 return None
             keep = arr != ignore_index  # NumPy 2 compares any dtype with any Python int exactly
-            kept = int(np.count_nonzero(keep))
-            return kept if kept == 0 or host_in_range(arr[keep], c) else None
+            n_kept = int(np.count_nonzero(keep))
+            return n_kept if n_kept == 0 or host_in_range(arr[keep], c) else None
     except RuntimeError:
         return None  # no readable values (see ids_in_range)
     if inside:
@@ -115,31 +114,11 @@ def counted_ids(b: Backend, ids: Any, c: int, size: int, ignore_index: int | Non
     return size if ids_in_range(b, ids, c, size) else None
 
 
-def some_kept(b: Backend, ids: Any, c: int, size: int, ignore_index: int) -> bool:
-    """Whether at least one of the ``size`` (> 0) ids in host memory is not ``ignore_index``, for ids that
-    the kernel range-checks itself (``Backend.sparse_ce_checks_ids``): a list of a small batch (no array
-    op), else the first id, and only when it is ignored the count of ``counted_ids``."""
-    if size <= _FAST_LIST_MAX:
-        return b.to_list(ids).count(ignore_index) < size
-    return b.to_numpy(ids).item(0) != ignore_index or bool(counted_ids(b, ids, c, size, ignore_index))
-
-
-# Weights read once per version: ``id -> (weak reference, version, all positive)``.
-_SIGNS: dict[int, tuple[Any, int, bool]] = {}
-
-
 def all_positive(b: Backend, w: Any) -> bool:
     """Whether every class weight in ``w`` is > 0, so that a mean's denominator ``Σ w[y_i]`` over at
-    least one counted element cannot be 0. A torch tensor is read once per version (its in-place
-    counter ``_version``: a read of weights on a device is a sync); any other array at each call."""
-    version = getattr(w, "_version", None)
-    if type(version) is int:
-        hit = _SIGNS.get(id(w))
-        if hit is not None and hit[1] == version and hit[0]() is w:
-            return hit[2]
-    positive = bool(np.all(b.to_numpy(w) > 0))  # NaN is not > 0: it goes the general way
-    if type(version) is int:
-        if len(_SIGNS) >= 256:
-            _SIGNS.clear()
-        _SIGNS[id(w)] = (weakref.ref(w), version, positive)
-    return positive
+    least one counted element cannot be 0. Weights in host memory are read at each call (C values; no
+    cache: a write through ``.data`` or a shared NumPy buffer changes them without a trace); weights on
+    a device are not read (a sync): ``False``, and the general path decides ``D = 0`` on the device."""
+    if not b.on_host(w):
+        return False
+    return bool(np.all(b.to_numpy(w) > 0))  # NaN is not > 0: it goes the general way

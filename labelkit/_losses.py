@@ -23,16 +23,16 @@ import functools
 import math
 import numbers
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from labelkit import _fast
 from labelkit._checks import effective_ignore_index, validate_ignore_index
 from labelkit._dispatch import get_backend
-from labelkit._fast import MISS, all_positive, backend_of_pair, counted_ids, plain_check, plan, remembered, some_kept
+from labelkit._fast import MISS, all_positive, backend_of_pair, counted_ids, plain_check, plan, remembered
 from labelkit._ops import Prepared, _infer, decided, prepare
-from labelkit._spec import ArgumentError, Spec, dtype_kind, fmt_shape
+from labelkit._spec import ArgumentError, CheckValues, Reduction, Spec, Task, classes_unknown, dtype_kind, fmt_shape
 from labelkit.backends import Backend
 from labelkit.errors import BackendError, LabelkitError, ShapeMismatchError
 
@@ -66,7 +66,7 @@ def _check_args(label_smoothing: Any, reduction: Any, from_logits: Any) -> float
     check_reduction(reduction)
     if not isinstance(from_logits, (bool, np.bool_)):
         raise ArgumentError(f"from_logits: expected True or False, got {from_logits!r}.")
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (float, numbers.Real)):
         raise ArgumentError(
             f"label_smoothing: expected a number in [0, 1], got {type(label_smoothing).__name__} "
             f"{label_smoothing!r}. Pass e.g. label_smoothing=0.1."
@@ -125,10 +125,11 @@ def _class_shape(b: Backend, w: Any, ndim: int, axis: int) -> Any:
 
 
 def _ones(b: Backend, x: Any) -> Any:
-    """The number of elements of ``x``: a Python number when its shape is static, else an array."""
+    """The number of elements of ``x``: a Python number when its shape is static, else an array (also
+    when its rank is unknown while tracing: ``shape`` is ``None``)."""
     shape = b.shape(x)
-    if all(d is not None for d in shape):
-        return float(math.prod(shape))
+    if shape is not None and all(d is not None for d in shape):
+        return float(math.prod(cast("tuple[int, ...]", shape)))
     finite = b.isfinite(x)
     return b.cast(finite | ~finite, b.dtype_name(x))
 
@@ -164,11 +165,7 @@ def _sparse_loss(
     ids = p.labels
     c = spec.num_classes
     if c is None:
-        raise ArgumentError(
-            f"logits: the number of classes (axis {spec.axis}) is unknown while tracing (a None or symbolic "
-            f"dim), and sparse labels need it. Give the logits a static number of classes, e.g. "
-            f"tf.TensorSpec((None, 1000)), or jax.export with logits of shape (b, 1000)."
-        )
+        raise classes_unknown(spec.axis, "the sparse loss")
     axis = spec.axis
     kind = dtype_kind(b.dtype_name(ids))
     ignore_index = effective_ignore_index(b, ignore_index, b.dtype_name(ids))  # None: no id can equal it
@@ -259,11 +256,7 @@ def _dense_loss(p: Prepared, from_logits: bool, eps: float, class_weight: Any, r
     axis = spec.axis
     c = spec.num_classes
     if c is None:
-        raise ArgumentError(
-            f"logits: the number of classes (axis {axis}) is unknown while tracing (a None or symbolic dim), and "
-            f"the dense loss needs it. Give the logits a static number of classes, e.g. "
-            f"tf.TensorSpec((None, 1000)), or jax.export with logits of shape (b, 1000)."
-        )
+        raise classes_unknown(axis, "the dense loss")
     w = _class_weight(b, class_weight, x, c, dtype, "multiclass")
     ts = t if eps == 0.0 else (1.0 - eps) * t + eps / c
     logp = _log_probs(b, x, axis, from_logits)
@@ -360,7 +353,7 @@ def _sparse_plan(
         return None  # the general path raises it, with its message
     if spec.label_format != "sparse" or want == "dense" or spec.num_classes is None:
         return None
-    shape = b.shape(logits)
+    shape: tuple[Any, ...] = b.shape(logits)  # sizes (int | None); all ints past the check below
     if dtype_kind(b.dtype_name(labels)) not in ("i", "u") or None in shape or 0 in shape:
         return None  # float ids are checked for being whole; an empty batch's mean is 0, not 0/0
     dtype = _compute_dtype(b, logits)
@@ -392,24 +385,42 @@ def _sparse_fast(
     without one, to the fused plain mean, as in ``_sparse_loss`` after its checks. ``MISS`` where the
     general path must answer: an id out of range (its error or NaN), or a mean whose denominator may be
     0 (every id ignored, weights not all > 0), which the general path makes 0."""
-    b = backend_of_pair(logits, labels)
-    key = None if b is None else b.eager_key(logits, labels)
-    if key is None:
+    found = _sparse_lookup(logits, labels, task, axis, want, weight, ignore_index, label_smoothing, reduction)
+    if found is None:
         return MISS
+    return _sparse_apply(found[0], found[2], logits, labels, check_values, weight, reduction)
+
+
+def _sparse_lookup(
+    logits: Any, labels: Any, task: str, axis: int, want: str | None, weight: Any, ignore_index: int | None,
+    label_smoothing: float, reduction: str,
+) -> tuple[Backend, Any, Any] | None:
+    """``(backend, the arrays' eager key, plan)`` for a sparse loss on concrete arrays (the plan of
+    ``_sparse_plan``, remembered under the key, the weights' key and the arguments); ``None`` while
+    tracing, for mixed or unknown array types, or where no plan applies (the general path)."""
+    b = backend_of_pair(logits, labels)
+    akey = None if b is None else b.eager_key(logits, labels)
+    if b is None or akey is None:
+        return None
     wkey = None
     if weight is not None:
         # Weights of the logits' framework only: a list or a NumPy array is converted by the general path.
         wkey = b.eager_key(weight) if type(weight) is type(logits) else None
         if wkey is None:
-            return MISS
-    key = ("sparse", b, key, task, axis, want, wkey, ignore_index, label_smoothing, reduction)
+            return None
+    key = ("sparse", b, akey, task, axis, want, wkey, ignore_index, label_smoothing, reduction)
     p = remembered(key, MISS)
     if p is MISS:
         p = plan(
             key, _sparse_plan, b, logits, labels, task, axis, want, weight, ignore_index, label_smoothing, reduction
         )
-    if p is None:
-        return MISS
+    return None if p is None else (b, akey, p)
+
+
+def _sparse_apply(b: Backend, p: Any, logits: Any, labels: Any, check_values: Any, weight: Any, reduction: str) -> Any:
+    """``_sparse_fast`` once the plan ``p`` of these arrays' shapes, dtypes and arguments is known (a
+    caller that remembers its last plan, ``labelkit.torch.CrossEntropyLoss``, calls this directly):
+    the one read of the ids and the kernel, or ``MISS``."""
     squeeze_axis, c, class_axis, cast, size, ignore, wcast, fused = p
     ids = labels if squeeze_axis is None else b.squeeze(labels, squeeze_axis)
     on_host = b.on_host(ids)
@@ -421,25 +432,44 @@ def _sparse_fast(
     if not fused:
         # One read of the ids: free in host memory; on a device, the sync the checks promise.
         return b.sparse_nll_mean(x, ids, class_axis) if counted_ids(b, ids, c, size, None) == size else MISS
-    if reduction == "mean" and weight is not None and not all_positive(b, weight):
-        return MISS  # D = Σ w[y_i] may be 0
     w = weight if wcast is None else b.cast(weight, wcast)
     if ignore is not None and on_host and b.sparse_ce_checks_ids:
         # The kernel checks the ids in host memory itself (every id but ignore_index in [0, C)): no range
-        # check here; a mean only needs one counted element (then D > 0).
-        if reduction != "mean" or some_kept(b, ids, c, size, ignore):
-            try:
-                out = b.sparse_ce(x, ids, class_axis, w, ignore, reduction)
-            except (IndexError, RuntimeError):
-                return MISS  # an id out of range: the general path's error, or its NaN
-            return MISS if out is NotImplemented else out
-        return MISS
+        # check here, and no read of the ids or the weights. A mean is Σ l_i / D, and x / 0 is ±inf or
+        # NaN: the kernel's mean is finite exactly when D ≠ 0 (no element counted, or weights summing to
+        # 0), unless the logits or the sum are not finite themselves. So the one value of the result is
+        # read (host memory: no sync; in a PyTorch training step far cheaper than a list of 128 ids or a
+        # NumPy test of the weights), and a result that is not finite goes the general way, which makes
+        # D = 0 give 0 and gives the rest as they are.
+        try:
+            out = b.sparse_ce(x, ids, class_axis, w, ignore, reduction)
+        except (IndexError, RuntimeError):
+            return MISS  # an id out of range: the general path's error, or its NaN
+        # ``tolist`` of a 0-d tensor: a float read in place (PyTorch's ``item`` is an aten op and warns
+        # on a tensor that requires grad).
+        if out is NotImplemented or (reduction == "mean" and not math.isfinite(out.tolist())):
+            return MISS
+        return out
+    if reduction == "mean" and weight is not None and not all_positive(b, weight):
+        return MISS  # D = Σ w[y_i] may be 0
     # One read of the ids: free in host memory; on a device, the sync the checks promise.
     kept = counted_ids(b, ids, c, size, ignore)
     if kept is None or (reduction == "mean" and kept == 0):
         return MISS  # an id out of range; or every element ignored, whose mean the general path makes 0
     out = b.sparse_ce(x, ids, class_axis, w, ignore, reduction)
     return MISS if out is NotImplemented else out
+
+
+def _fast_args(
+    from_logits: Any, axis: Any, task: Any, ignore_index: Any, label_smoothing: Any, reduction: Any, check_values: Any
+) -> bool:
+    """Whether the arguments are of the plain types the eager plan takes (anything else goes the general
+    way, which checks them and says what is wrong)."""
+    return (
+        from_logits is True and type(axis) is int and type(task) is str
+        and (ignore_index is None or type(ignore_index) is int) and type(label_smoothing) in (int, float)
+        and 0 <= label_smoothing <= 1 and type(reduction) is str and plain_check(check_values)
+    )
 
 
 def _run(
@@ -455,13 +485,13 @@ def _run(
     ignore_index: Any,
     reduction: Any,
     check_values: Any,
+    fast: bool = True,
 ) -> Any:
     """The body every public loss shares: argument checks, dispatch and inference, the format the
-    caller requires (``want``: ``"sparse"``, ``"dense"`` or ``None`` for any), then the loss."""
-    if (
-        _fast.ENABLED and from_logits is True and type(axis) is int and type(task) is str
-        and (ignore_index is None or type(ignore_index) is int) and type(label_smoothing) in (int, float)
-        and 0 <= label_smoothing <= 1 and type(reduction) is str and plain_check(check_values)
+    caller requires (``want``: ``"sparse"``, ``"dense"`` or ``None`` for any), then the loss.
+    ``fast=False`` skips the eager plan (a caller whose plan has just answered ``MISS``)."""
+    if fast and _fast.ENABLED and _fast_args(
+        from_logits, axis, task, ignore_index, label_smoothing, reduction, check_values
     ):
         out = _sparse_fast(
             logits, labels, task, axis, want, check_values, class_weight, ignore_index, label_smoothing, reduction
@@ -487,7 +517,7 @@ def _run(
             f"was asked for. These labels are class ids (sparse). Use lk.sparse_categorical_crossentropy, or "
             f"lk.one_hot(labels, like=logits) to get shape {fmt_shape(lshape)}."
         )
-    check_ignore_index_format(p, ignore_index)
+    # (``prepare`` refused an ``ignore_index`` with labels that hold no class ids.)
     # Labels whose width is read at run time (rule 6): the loss of the reading the graph selects.
     return decided(p, lambda q: _compute(
         q, from_logits=bool(from_logits), eps=eps, class_weight=class_weight, ignore_index=ignore_index,
@@ -495,48 +525,18 @@ def _run(
     ))
 
 
-# PyTorch's default ``ignore_index``, which it passes with dense rows too and which they ignore there.
-TORCH_DEFAULT_IGNORE = -100
-
-
-def check_ignore_index_format(p: Prepared, ignore_index: int | None) -> None:
-    """Refuses an ``ignore_index`` with labels that hold no class ids (dense rows, binary targets): it
-    would be silently without effect. PyTorch's default ``-100`` is let through, as PyTorch does.
-
-    Raises:
-      ArgumentError: ``ignore_index`` is given (and not ``-100``) with labels that are not sparse ids.
-    """
-    if ignore_index is None or ignore_index == TORCH_DEFAULT_IGNORE or p.spec.label_format == "sparse":
-        return
-    if p.spec.deferred and p.spec.task == "multiclass":
-        return  # ids or rows, decided by the labels' width when the graph runs: ids may match it
-    shape = fmt_shape(p.backend.shape(p.raw_labels))
-    fix = "to leave elements out, multiply the reduction='none' losses by a mask"
-    if p.spec.label_format == "binary":
-        what = f"binary targets of shape {shape}"
-    elif p.spec.task == "multilabel":
-        what = f"multi-hot rows of shape {shape}"
-    else:
-        what = f"one-hot or probability rows of shape {shape}"
-        fix = f"to leave elements out, pass class ids (lk.to_sparse(labels)) with ignore_index={ignore_index}"
-    raise ArgumentError(
-        f"ignore_index={ignore_index} was given, but the labels are {what}: they hold no class ids to "
-        f"compare with it, so it would change nothing (PyTorch raises here too). Drop ignore_index; {fix}."
-    )
-
-
 def cross_entropy(
     logits: Any,
     labels: Any,
     *,
-    task: str = "auto",
+    task: Task = "auto",
     from_logits: bool = True,
     axis: int = -1,
     label_smoothing: float = 0.0,
     class_weight: Any = None,
     ignore_index: int | None = None,
-    reduction: str = "mean",
-    check_values: Any = "auto",
+    reduction: Reduction = "mean",
+    check_values: CheckValues = "auto",
 ) -> Any:
     """Cross-entropy for any label format, with the same result on every backend.
 
@@ -600,8 +600,8 @@ def sparse_categorical_crossentropy(
     label_smoothing: float = 0.0,
     class_weight: Any = None,
     ignore_index: int | None = None,
-    reduction: str = "mean",
-    check_values: Any = "auto",
+    reduction: Reduction = "mean",
+    check_values: CheckValues = "auto",
 ) -> Any:
     """Softmax cross-entropy with class-id labels of shape ``S`` or ``S + (1,)``, as in Keras.
 
@@ -630,8 +630,8 @@ def categorical_crossentropy(
     axis: int = -1,
     label_smoothing: float = 0.0,
     class_weight: Any = None,
-    reduction: str = "mean",
-    check_values: Any = "auto",
+    reduction: Reduction = "mean",
+    check_values: CheckValues = "auto",
 ) -> Any:
     """Softmax cross-entropy with one-hot or probability rows of the logits' shape, as in Keras.
 
@@ -659,8 +659,8 @@ def binary_crossentropy(
     axis: int = -1,
     label_smoothing: float = 0.0,
     class_weight: Any = None,
-    reduction: str = "mean",
-    check_values: Any = "auto",
+    reduction: Reduction = "mean",
+    check_values: CheckValues = "auto",
 ) -> Any:
     """Sigmoid cross-entropy: binary with one logit per element, multilabel (elementwise) when C > 1.
 
@@ -842,7 +842,7 @@ def _resolve_labels(labels: Any) -> tuple[Backend, Any]:
 
 
 def select_loss(
-    logits: Any, labels: Any, *, task: str = "auto", from_logits: bool = True, axis: int = -1
+    logits: Any, labels: Any, *, task: Task = "auto", from_logits: bool = True, axis: int = -1
 ) -> LossChoice:
     """The loss these shapes call for, with the framework's own version and labelkit's.
 
@@ -858,7 +858,10 @@ def select_loss(
       ``.explain()``.
 
     Raises:
-      ShapeMismatchError: the labels do not fit the logits.
+      ShapeMismatchError: the labels do not fit the logits; or multiclass labels whose size at the class
+        axis is unknown while tracing (``Spec.deferred``, e.g. TF ``(None, None)`` labels): they may be
+        class ids or rows, which call for different losses, so none is chosen (a native sparse loss would
+        fail at run time on rows). ``lk.cross_entropy`` reads either at run time.
 
     >>> import numpy as np, labelkit as lk
     >>> lk.select_loss(np.zeros((32, 1000)), np.zeros((32, 1), "int64")).name
@@ -869,6 +872,18 @@ def select_loss(
     if not isinstance(from_logits, (bool, np.bool_)):
         raise ArgumentError(f"from_logits: expected True or False, got {from_logits!r}.")
     spec = infer(logits, labels, task=task, axis=axis)
+    if spec.deferred and spec.task == "multiclass":
+        # Binary targets and multi-hot rows have one loss whatever their width; ids and rows have two.
+        yshape = list(_shape_of(labels)[1] or ())
+        ids = fmt_shape(tuple(yshape[: spec.axis] + yshape[spec.axis + 1 :]))
+        rows = fmt_shape(tuple(yshape[: spec.axis] + [spec.num_classes] + yshape[spec.axis + 1 :]))
+        raise ShapeMismatchError(
+            f"labels have shape {fmt_shape(tuple(yshape))}, whose size on the class axis {spec.axis} is unknown "
+            f"while tracing: they may be class ids (size 1, {SPARSE}) or one-hot/probability rows (size "
+            f"{spec.num_classes if spec.num_classes is not None else 'C'}, {CATEGORICAL}), so no one loss can be "
+            f"chosen. Give the labels a static shape: e.g. tf.TensorSpec({ids}, tf.int64) for class ids or "
+            f"{rows} for rows (lk.cross_entropy reads either at run time)."
+        )
     if spec.label_format == "sparse":
         name = SPARSE
     elif spec.label_format == "dense" and spec.task == "multiclass":

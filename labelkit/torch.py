@@ -14,15 +14,16 @@ from typing import Any
 
 import torch
 
+from labelkit import _fast
 from labelkit._checks import validate_ignore_index
-from labelkit._losses import _check_args, _run
-from labelkit._spec import ArgumentError, check_task
+from labelkit._losses import _check_args, _fast_args, _run, _sparse_apply, _sparse_lookup
+from labelkit._spec import ArgumentError, CheckValues, Reduction, Task, check_task
 from labelkit.errors import ShapeMismatchError
 
 __all__ = ["CrossEntropyLoss"]
 
 
-def _legacy_reduction(size_average: bool | None, reduce: bool | None) -> str:
+def _legacy_reduction(size_average: bool | None, reduce: bool | None) -> Reduction:
     """The ``reduction`` that PyTorch's deprecated ``size_average``/``reduce`` pair stands for."""
     warnings.warn(
         "size_average and reduce are deprecated (as in torch.nn.CrossEntropyLoss); use reduction='mean', "
@@ -37,7 +38,7 @@ def _legacy_reduction(size_average: bool | None, reduce: bool | None) -> str:
 
 def _axis_arg(axis: Any) -> int:
     """The module's ``axis``: an int (checked against the input's rank at each call)."""
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+    if isinstance(axis, bool) or not isinstance(axis, (int, numbers.Integral)):
         raise ArgumentError(
             f"axis: expected an int, got {type(axis).__name__} {axis!r}. Pass e.g. axis=1 (PyTorch's class dim, "
             f"the default) or axis=-1 (channels-last logits)."
@@ -58,6 +59,19 @@ def _in_module_words(exc: ShapeMismatchError) -> ShapeMismatchError | None:
     new = type(exc)(text)
     new.code = getattr(exc, "code", "shape_mismatch")  # type: ignore[attr-defined]
     return new
+
+
+class _LastCall:
+    """The last call's eager plan, kept by a ``CrossEntropyLoss`` (a cache, not state: a copy or a pickle
+    of the module starts without it)."""
+
+    __slots__ = ("entry",)
+
+    def __init__(self) -> None:
+        self.entry: tuple[Any, ...] | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_LastCall, ())
 
 
 class CrossEntropyLoss(torch.nn.Module):
@@ -126,12 +140,12 @@ class CrossEntropyLoss(torch.nn.Module):
         size_average: bool | None = None,
         ignore_index: int | None = -100,
         reduce: bool | None = None,
-        reduction: str = "mean",
+        reduction: Reduction = "mean",
         label_smoothing: float = 0.0,
         *,
         axis: int = 1,
-        task: str = "auto",
-        check_values: Any = "auto",
+        task: Task = "auto",
+        check_values: CheckValues = "auto",
     ) -> None:
         super().__init__()
         if size_average is not None or reduce is not None:
@@ -153,7 +167,30 @@ class CrossEntropyLoss(torch.nn.Module):
             raise ArgumentError(f"check_values: expected 'auto', True or False, got {check_values!r}.")
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        # A training step repeats the last call: same tensor types, shapes and dtypes, same arguments.
+        # Then the plan the general path's functions made for it (kept by ``_remember``) answers at once:
+        # the read of the ids and the kernel (``_sparse_apply``, as ``lk.cross_entropy``'s eager plan).
+        last = None if torch.compiler.is_compiling() else self.__dict__.get("_lk_last")
+        if last is not None and _fast.ENABLED:
+            e = last.entry
+            if (
+                e is not None and type(input) is e[0] and type(target) is e[0] and self._buffers.get("weight") is e[4]
+                and self.ignore_index is e[5] and self.reduction is e[6] and self.label_smoothing is e[7]
+                and self.axis is e[8] and self.task is e[9] and self.check_values is e[10]
+                and e[1].eager_key(input, target) == e[2]
+            ):
+                out = _sparse_apply(e[1], e[3], input, target, e[10], e[4], e[6])
+                if out is not _fast.MISS:
+                    return out
+                return self._general(input, target, fast=False)
+        return self._general(input, target, fast=True)
+
+    def _general(self, input: torch.Tensor, target: torch.Tensor, fast: bool) -> torch.Tensor:
+        """``forward`` through ``lk.cross_entropy``'s body; with ``fast``, it remembers the eager plan
+        of a batched call for the next (``_remember``)."""
         unbatched = input.dim() == 1
+        if fast and not unbatched:
+            self._remember(input, target)
         if unbatched:
             input, target = input.unsqueeze(0), target.unsqueeze(0)
         try:
@@ -170,6 +207,7 @@ class CrossEntropyLoss(torch.nn.Module):
                 ignore_index=self.ignore_index,
                 reduction=self.reduction,
                 check_values=self.check_values,
+                fast=fast,
             )
         except ShapeMismatchError as exc:
             reworded = _in_module_words(exc)
@@ -179,6 +217,28 @@ class CrossEntropyLoss(torch.nn.Module):
         if unbatched and self.reduction == "none":
             loss = loss.squeeze(0)
         return loss
+
+    def _remember(self, input: torch.Tensor, target: torch.Tensor) -> None:
+        """Keeps the eager plan of this call (``_sparse_lookup``, the one ``lk.cross_entropy`` uses) with
+        what it was made for: the tensor type, the tensors' eager key and the module's arguments (by
+        identity: assigning any of them, ``.to(device)`` included, makes the next call build it again;
+        the weights' values are read as ``lk.cross_entropy`` reads them, at each call)."""
+        holder = self.__dict__.get("_lk_last")
+        if holder is None:
+            holder = self.__dict__["_lk_last"] = _LastCall()
+        holder.entry = None
+        weight = self._buffers.get("weight")
+        ignore, reduction, eps = self.ignore_index, self.reduction, self.label_smoothing
+        axis, task, check = self.axis, self.task, self.check_values
+        if not (
+            _fast.ENABLED and type(input) is type(target)
+            and _fast_args(True, axis, task, ignore, eps, reduction, check)
+        ):
+            return
+        found = _sparse_lookup(input, target, task, axis, None, weight, ignore, eps, reduction)
+        if found is not None:
+            b, key, p = found
+            holder.entry = (type(input), b, key, p, weight, ignore, reduction, eps, axis, task, check)
 
     def extra_repr(self) -> str:
         parts = [f"ignore_index={self.ignore_index}", f"reduction={self.reduction!r}"]

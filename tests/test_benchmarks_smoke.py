@@ -53,6 +53,7 @@ def test_dispatch_quick_numpy_and_one_framework(tmp_path):
             assert (backend, what, "native") in seen
             assert (backend, what, "labelkit") in seen
             assert (backend, what, "labelkit (check_values=False)") in seen
+            assert (backend, what, "floor") in seen  # the native call + a bare dispatch + one read of the ids
     for row in case["rows"]:
         assert row["median_s"] > 0 and row["ratio"] > 0
     assert all(t["met"] is None for t in case["targets"])  # quick runs never judge a target

@@ -238,6 +238,11 @@ def test_zero_denominator_gives_zero_with_a_zero_gradient(backend):
     loss, grad = _edge(backend, [0, 1], [1.0, -1.0, 2.0])
     assert float(loss) == 0.0
     assert grad is None or not np.any(grad)
+    # Weights that cancel with ignore_index given: on PyTorch the kernel checks these ids itself and
+    # labelkit reads only its result (x / 0 is ±inf there, not NaN).
+    loss, grad = _edge(backend, [0, 1, -100], [1.0, -1.0, 2.0], ignore_index=-100)
+    assert float(loss) == 0.0
+    assert grad is None or not np.any(grad)
 
 
 def test_negative_denominator_is_used_as_it_is(backend):
@@ -311,6 +316,35 @@ def test_weights_changed_in_place_are_read_again(backend):
     assert float(backend.to_numpy(lk.cross_entropy(z, y, class_weight=w))) == 0.0
 
 
+@pytest.mark.parametrize("write", ["data", "shared-numpy-buffer"])
+def test_torch_weights_changed_without_a_version_bump_are_read_again(write):
+    """Writes through ``.data`` or through a NumPy array sharing the tensor's memory leave torch's
+    ``_version`` as it was: the weights' signs must still be read again (D becomes 0: 0, not NaN)."""
+    torch = pytest.importorskip("torch")
+    z = torch.randn(3, 3, generator=torch.Generator().manual_seed(5), requires_grad=True)
+    y = torch.tensor([1, 1, 1])
+    arr = np.array([1.0, 2.0, 3.0], np.float32)
+    w = torch.from_numpy(arr) if write == "shared-numpy-buffer" else torch.tensor(arr)
+    assert float(lk.cross_entropy(z, y, class_weight=w)) > 0
+    if write == "data":
+        w.data[1] = 0.0
+    else:
+        arr[1] = 0.0
+    loss = lk.cross_entropy(z, y, class_weight=w)
+    loss.backward()
+    assert float(loss) == 0.0
+    assert torch.all(z.grad == 0)
+    # The same through the module, whose repeat call reads no weights (ignore_index given: the kernel
+    # checks the ids, labelkit reads its result).
+    import labelkit.torch as lkt
+
+    module = lkt.CrossEntropyLoss(weight=w)
+    w.data[1] = 2.0
+    assert float(module(z, y)) > 0 and float(module(z, y)) > 0
+    w.data[1] = 0.0
+    assert float(module(z, y)) == 0.0
+
+
 # --- what the fast path calls ----------------------------------------------------------------------
 
 
@@ -320,9 +354,10 @@ def _no_general_path(*args: Any, **kwargs: Any) -> Any:
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_arguments_take_the_fast_path(backend, monkeypatch, reduction):
-    """With the backend's fused kernel (PyTorch), ignored ids, weights and every reduction on checked ids
-    skip the general path from the second call on; without one, only the plain mean does. Smoothing is
-    composed by the general path (PyTorch's kernel overflows at float32 extremes)."""
+    """With the backend's fused kernel (PyTorch; TensorFlow's eager one), ignored ids, weights and every
+    reduction on checked ids skip the general path from the second call on; without one (JAX), only the
+    plain mean does. Smoothing is composed by the general path (PyTorch's kernel overflows at float32
+    extremes)."""
     z = backend.to_backend(np.random.default_rng(6).standard_normal((8, 5)).astype(np.float32))
     ids = np.arange(8) % 5
     y = backend.to_backend(ids, backend.default_int)
@@ -396,3 +431,17 @@ def test_module_runs_no_more_ops_than_torch(backend, kwargs):
             loss(z, ids).sum().backward()
         counts[name] = counter
     assert counts["labelkit"].total <= counts["native"].total + 2, (counts["labelkit"].counts, counts["native"].counts)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_an_ignore_index_beyond_int32_never_matches_int32_ids(backend, reduction):
+    """Found by the CI profile: TensorFlow's fused expression compared int32 ids with 2**40, which TF
+    wrapped to 0, so every class-0 id was ignored (a sum of 0, a mean of NaN). No id can equal it."""
+    z = np.random.default_rng(8).standard_normal((3, 2)).astype(np.float32)
+    ids = np.array([0, 0, 1], np.int32)
+    want = [float(np.sum(backend.to_numpy(lk.cross_entropy(backend.to_backend(z), backend.to_backend(ids),
+                                                           reduction=reduction))))]
+    for _ in range(2):  # the first call builds the plan, the second runs from it
+        got = lk.cross_entropy(backend.to_backend(z), backend.to_backend(ids), ignore_index=2**40,
+                               reduction=reduction)
+        np.testing.assert_allclose([float(np.sum(backend.to_numpy(got)))], want, rtol=1e-6)

@@ -348,3 +348,86 @@ def test_unbatched_input_takes_any_axis(torch: Any, lkt: Any) -> None:
     expected = torch.nn.CrossEntropyLoss()(x, y)
     for axis in (1, -1, 0):
         torch.testing.assert_close(lkt.CrossEntropyLoss(axis=axis)(x, y), expected)
+
+
+# The module remembers its last call's plan (``_remember``): a repeat call is a few compares and the kernel.
+# Each step below changes one thing after warm calls; the next call must see it.
+CACHE_CHANGES: dict[str, Any] = {
+    "weight-assigned": lambda torch, m, n: setattr(m, "weight", torch.tensor([1.0, 2.0, 0.5, 1.0, 3.0])),
+    "weight-in-place": lambda torch, m, n: m.weight.mul_(torch.tensor([4.0, 1.0, 1.0, 0.25, 1.0])),
+    "ignore_index": lambda torch, m, n: (setattr(m, "ignore_index", 2), setattr(n, "ignore_index", 2)),
+    "reduction": lambda torch, m, n: (setattr(m, "reduction", "sum"), setattr(n, "reduction", "sum")),
+    "label_smoothing": lambda torch, m, n: (setattr(m, "label_smoothing", 0.2), setattr(n, "label_smoothing", 0.2)),
+    "weight-to-float64": lambda torch, m, n: m.to(torch.float64),
+}
+
+
+@pytest.mark.parametrize("change", list(CACHE_CHANGES))
+def test_module_repeat_call_sees_changed_arguments(torch: Any, lkt: Any, change: str) -> None:
+    rng = np.random.default_rng(zlib.crc32(change.encode()))
+    x = torch.from_numpy(rng.standard_normal((16, 5)).astype(np.float32))
+    y = torch.from_numpy(_ids(rng, (16,), 5, ignore=0.0 if change == "ignore_index" else 0.25))
+    y[:3] = 2  # some ids that ignore_index=2 leaves out
+    mine = lkt.CrossEntropyLoss(weight=torch.tensor([1.0, 1.0, 2.0, 1.0, 0.5]))
+    native = torch.nn.CrossEntropyLoss(weight=torch.tensor([1.0, 1.0, 2.0, 1.0, 0.5]))
+    for _ in range(3):  # warm: the plan is remembered
+        torch.testing.assert_close(mine(x, y), native(x, y))
+    CACHE_CHANGES[change](torch, mine, native)
+    native.weight = mine.weight.float()
+    torch.testing.assert_close(mine(x, y).float(), native(x, y), rtol=RTOL, atol=ATOL)
+    torch.testing.assert_close(mine(x, y).float(), native(x, y), rtol=RTOL, atol=ATOL)  # and remembered again
+
+
+def test_module_repeat_call_sees_new_shapes_and_dtypes(torch: Any, lkt: Any) -> None:
+    loss, native = lkt.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
+    for shape, dtype in (((8, 5), torch.int64), ((8, 5), torch.int64), ((12, 5), torch.int64),
+                         ((12, 7), torch.int32), ((4, 7, 3), torch.uint8), ((4, 7, 3), torch.uint8)):
+        x = torch.randn(shape)
+        y = torch.randint(0, shape[1], (shape[0], *shape[2:])).to(dtype)
+        torch.testing.assert_close(loss(x, y), native(x, y.long()))
+    y = torch.randint(0, 7, (4, 1, 3))  # column ids after plain ids: the squeeze is the new plan's
+    torch.testing.assert_close(loss(x, y), native(x, y[:, 0]))
+
+
+def test_module_bad_ids_after_good_calls_get_labelkits_answers(torch: Any, lkt: Any) -> None:
+    x = torch.randn(6, 5, requires_grad=True)
+    good, bad = torch.tensor([0, 1, -100, 3, 4, 2]), torch.tensor([0, 1, -100, 3, 7, 2])
+    checked, unchecked = lkt.CrossEntropyLoss(), lkt.CrossEntropyLoss(check_values=False)
+    for _ in range(3):
+        checked(x, good), unchecked(x, good)
+    with pytest.raises(lk.LabelValueError, match=r"labels\[4\] is 7, outside the valid class ids 0\.\.4"):
+        checked(x, bad)
+    assert torch.isnan(unchecked(x, bad))
+    # Every id ignored after counted ones: SPEC's 0 with a zero gradient (PyTorch's kernel gives NaN).
+    out = checked(x, torch.full((6,), -100))
+    assert out.item() == 0.0
+    out.backward()
+    assert torch.equal(x.grad, torch.zeros_like(x))
+    torch.testing.assert_close(checked(x, good), torch.nn.CrossEntropyLoss()(x, good))  # and back
+
+
+def test_module_repeat_call_uses_the_remembered_plan(torch: Any, lkt: Any, monkeypatch: Any) -> None:
+    import labelkit.torch as module
+
+    loss = lkt.CrossEntropyLoss()
+    x, y = torch.randn(8, 5), torch.randint(0, 5, (8,))
+    expected = loss(x, y)
+
+    def no_lookup(*args: Any) -> Any:
+        raise AssertionError("the plan was looked up again")
+
+    monkeypatch.setattr(module, "_sparse_lookup", no_lookup)
+    torch.testing.assert_close(loss(x, y), expected)
+    loss.reduction = "sum"  # a changed argument: built again
+    with pytest.raises(AssertionError, match="looked up again"):
+        loss(x, y)
+
+
+def test_module_copies_and_pickles_after_calls(torch: Any, lkt: Any) -> None:
+    import copy
+
+    loss = lkt.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 0.5]))
+    x, y = torch.randn(4, 3), torch.tensor([0, 1, 2, -100])
+    expected = loss(x, y)
+    for restored in (copy.deepcopy(loss), pickle.loads(pickle.dumps(loss)), _torch_roundtrip(torch, loss)):
+        torch.testing.assert_close(restored(x, y), expected)
