@@ -6,15 +6,18 @@ gathered once a rule has failed.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from labelkit._spec import ArgumentError, Spec, dtype_kind
+from labelkit._spec import ArgumentError, Spec, dtype_kind, fmt_shape
 from labelkit.backends import Backend
 from labelkit.errors import LabelValueError
 
-__all__ = ["check_labels", "effective_ignore_index", "label_validity", "should_check", "validate_ignore_index"]
+__all__ = [
+    "check_ignore_index_format", "check_labels", "effective_ignore_index", "label_validity", "should_check",
+    "validate_ignore_index",
+]
 
 PROB_TOL = 1e-3
 
@@ -28,6 +31,43 @@ def validate_ignore_index(ignore_index: Any) -> int | None:
             f"Pass e.g. ignore_index=-100."
         )
     return int(ignore_index)
+
+
+# PyTorch's default ``ignore_index``, which it passes with dense rows too and which they ignore there.
+TORCH_DEFAULT_IGNORE = -100
+
+
+def check_ignore_index_format(b: Backend, spec: Spec, labels: Any, ignore_index: int | None) -> None:
+    """Refuses an ``ignore_index`` with labels that hold no class ids (dense rows, multi-hot rows, binary
+    targets): it would be silently without effect. PyTorch's default ``-100`` is let through, as PyTorch
+    does. Labels whose width is read at run time (``spec.deferred``) may still turn out to be ids: they pass.
+
+    Args:
+      b: the labels' backend.
+      spec: the labels' ``Spec`` after inference.
+      labels: the labels as the user gave them (their shape is named in the message).
+      ignore_index: the validated ``ignore_index`` or ``None``.
+
+    Raises:
+      ArgumentError: ``ignore_index`` is given (and not ``-100``) with labels that are not sparse ids.
+    """
+    if ignore_index is None or ignore_index == TORCH_DEFAULT_IGNORE or spec.label_format == "sparse":
+        return
+    if spec.deferred and spec.task == "multiclass":
+        return  # ids or rows, decided by the labels' width when the graph runs: ids may match it
+    shape = fmt_shape(b.shape(labels))
+    fix = "to leave elements out, multiply the reduction='none' losses by a mask"
+    if spec.label_format == "binary":
+        what = f"binary targets of shape {shape}"
+    elif spec.task == "multilabel":
+        what = f"multi-hot rows of shape {shape}"
+    else:
+        what = f"one-hot or probability rows of shape {shape}"
+        fix = f"to leave elements out, pass class ids (lk.to_sparse(labels)) with ignore_index={ignore_index}"
+    raise ArgumentError(
+        f"ignore_index={ignore_index} was given, but the labels are {what}: they hold no class ids to "
+        f"compare with it, so it would change nothing (PyTorch raises here too). Drop ignore_index; {fix}."
+    )
 
 
 def effective_ignore_index(b: Backend, ignore_index: int | None, ids_dtype: str) -> int | None:
@@ -59,7 +99,7 @@ def _exact_in_float(value: int, dtype: str) -> bool:
         return False
     while a and not a & 1:
         a >>= 1
-    return a < 2**bits
+    return a < 1 << bits
 
 
 def should_check(backend: Backend, check_values: Any, *arrays: Any) -> str:
@@ -308,7 +348,7 @@ def _ids_in_range(b: Backend, ids: Any, c: int, size: int | None = None) -> bool
         if shape is None or None in shape:
             return False
         size = 1
-        for d in shape:
+        for d in cast("tuple[int, ...]", shape):  # no None: ruled out above
             size *= d
     if size == 0:
         return True  # no ids, nothing out of range
@@ -316,7 +356,7 @@ def _ids_in_range(b: Backend, ids: Any, c: int, size: int | None = None) -> bool
         # A small batch: Python's min and max of the values read as a list. Cheaper than any array
         # reduction, and measured here to leave the framework's next op as fast as without it, where a
         # NumPy reduction between two TensorFlow or PyTorch ops slows the second by ~10-15 µs.
-        values = b.to_list(ids)
+        values: list[int] = b.to_list(ids)
         return min(values) >= 0 and max(values) < c
     if size <= _HOST_CHECK_MAX or b.on_host(ids):
         # One copy to the host (none for CPU memory) and one NumPy reduction cost less than two framework

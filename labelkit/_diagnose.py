@@ -16,7 +16,16 @@ import numpy as np
 
 from labelkit._checks import check_labels, validate_ignore_index
 from labelkit._dispatch import get_backend, resolve, unservable
-from labelkit._spec import ArgumentError, Spec, check_task, dtype_kind, error_code, fmt_shape, infer_from_shapes
+from labelkit._spec import (
+    ArgumentError,
+    Spec,
+    Task,
+    check_task,
+    dtype_kind,
+    error_code,
+    fmt_shape,
+    infer_from_shapes,
+)
 from labelkit.backends import Backend
 from labelkit.errors import LabelkitError, LabelValueError
 
@@ -485,8 +494,8 @@ class _Ctx:
     backend_name: str
 
     def infer(self, yshape: Shape | None = None, **kw: Any) -> Spec:
-        args = {"labels_dtype": self.ydtype, "logits_dtype": self.ldtype, "task": self.task, "axis": self.axis,
-                "backend": self.backend_name}
+        args: dict[str, Any] = {"labels_dtype": self.ydtype, "logits_dtype": self.ldtype, "task": self.task,
+                                "axis": self.axis, "backend": self.backend_name}
         args.update(kw)
         return infer_from_shapes(self.lshape, self.yshape if yshape is None else yshape, **args)
 
@@ -675,6 +684,42 @@ def _shape_warnings(ctx: _Ctx, spec: Spec, skip_column: bool) -> list[Problem]:
     return out
 
 
+def _unknown_width(ctx: _Ctx, spec: Spec) -> Problem:
+    """Labels whose size at the class axis is unknown (SPEC "Inference", rule 6): read when the graph runs
+    on TensorFlow, refused at trace time by every other framework. An error in the words of a framework
+    that refuses them (PyTorch, JAX), else a warning."""
+    f, yfmt, lfmt = ctx.f, fmt_shape(ctx.yshape), fmt_shape(ctx.lshape)
+    ax = spec.axis
+    c = spec.num_classes
+    c_txt = "C" if c is None else str(c)
+    if spec.task == "multiclass":
+        read = (f"class ids where it is 1, one-hot/probability rows where it is {c_txt}, an error otherwise; "
+                f"so no one loss can be named for them: a sparse loss fails on rows, a dense one on ids")
+    elif spec.task == "binary":
+        read = "binary targets, checked to be 1 wide"
+    else:
+        read = f"multi-hot rows, checked to be {c_txt} wide"
+    message = (f"labels {yfmt} have an unknown size on the class axis {ax} for logits {lfmt}. On TensorFlow "
+               f"(and Keras on TensorFlow) labelkit reads it when the graph runs: {read}. Elsewhere (PyTorch, "
+               f"JAX) it must be static: labelkit raises a ShapeMismatchError at trace time.")
+    batch = list(ctx.yshape)
+    ids_shape = fmt_shape(tuple(batch[:ax] + batch[ax + 1:]))
+    rows_shape = fmt_shape(tuple(batch[:ax] + [c] + batch[ax + 1:]))
+    if f in ("tensorflow", "keras", "numpy"):
+        if spec.task == "binary":
+            example = f"tf.TensorSpec({ids_shape}, tf.float32)"
+        elif spec.task == "multilabel":
+            example = f"tf.TensorSpec({rows_shape}, tf.float32)"
+        else:
+            example = f"tf.TensorSpec({ids_shape}, tf.int64) (class ids) or {rows_shape} (rows)"
+        fix = f"Give the labels a static shape, e.g. {example} in the input_signature (or the dataset's element_spec)."
+    else:
+        shapes = {"binary": ids_shape, "multilabel": rows_shape}.get(spec.task, f"{ids_shape} (class ids) or "
+                                                                                  f"{rows_shape} (rows)")
+        fix = f"Give the labels a static shape, e.g. {shapes}, when tracing or exporting."
+    return Problem("unknown_label_width", message, fix, "error" if f in ("torch", "jax") else "warning")
+
+
 def _value_problem(ctx: _Ctx, spec: Spec, item: dict[str, Any]) -> Problem:
     f, code, msg = ctx.f, item["code"], item["message"]
     ax = _ax(spec.axis, len(ctx.lshape))
@@ -753,7 +798,7 @@ def diagnose(
     logits: Any,
     labels: Any,
     *,
-    task: str = "auto",
+    task: Task = "auto",
     axis: int = -1,
     ignore_index: int | None = None,
     num_classes: int | None = None,
@@ -866,8 +911,14 @@ def diagnose(
     if spec is None:
         return replace(base, problems=_ordered(problems))
 
-    want = _select_loss_name(spec, lin, yin, concrete)
-    if loss == DENSE:
+    # Labels of unknown width (rule 6) whose width decides ids or rows: no one loss can be named.
+    either = spec.deferred and spec.task == "multiclass"
+    if spec.deferred:
+        problems.append(_unknown_width(ctx, spec))
+    want = None if either else _select_loss_name(spec, lin, yin, concrete)
+    if want is None:
+        wrong = False
+    elif loss == DENSE:
         wrong = spec.label_format == "sparse" or len(ctx.yshape) != len(ctx.lshape)
     else:
         wrong = loss is not None and loss != want
@@ -898,7 +949,8 @@ def diagnose(
     problems.extend(_value_problem(ctx, spec, item) for item in found)
     non_integral = any(item["code"] == "non_integral_ids" for item in found)
     for p in _shape_warnings(ctx, spec, skip_column=wrong):
-        if not (p.code == "float_ids" and non_integral):
+        # Of labels that may be ids or rows, nothing can be said that depends on which they are.
+        if not (p.code == "float_ids" and non_integral) and not (either and p.code != "logits_dtype"):
             problems.append(p)
     if logits_problem is not None:
         problems.append(logits_problem)
@@ -907,7 +959,7 @@ def diagnose(
         spec=spec,
         problems=_ordered(problems),
         loss=want,
-        native_call=ctx.call(spec),
+        native_call=None if want is None else ctx.call(spec),
         labelkit_call=labelkit_call(spec, len(ctx.lshape), ignore_index),
         values_checked=values_checked,
     )

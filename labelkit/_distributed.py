@@ -16,9 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 from labelkit._checks import effective_ignore_index, validate_ignore_index
-from labelkit._losses import _class_shape, _class_weight, _compute_dtype, _ones, check_ignore_index_format
+from labelkit._losses import _class_shape, _class_weight, _compute_dtype, _ones
 from labelkit._ops import Prepared, decided, prepare
-from labelkit._spec import ArgumentError, dtype_kind
+from labelkit._spec import Task, classes_unknown, dtype_kind
 from labelkit.backends import Backend
 
 __all__ = ["count_valid"]
@@ -48,7 +48,7 @@ def _keep_mask(p: Prepared, ignore_index: int | None) -> Any:
 
 
 def valid_mask(
-    logits: Any, labels: Any, *, task: str = "auto", axis: int = -1, ignore_index: int | None = None
+    logits: Any, labels: Any, *, task: Task = "auto", axis: int = -1, ignore_index: int | None = None
 ) -> Any:
     """Bool array of the batch shape ``S``: the elements whose label is not ``ignore_index``.
 
@@ -77,7 +77,7 @@ def count_valid(
     logits: Any,
     labels: Any,
     *,
-    task: str = "auto",
+    task: Task = "auto",
     axis: int = -1,
     class_weight: Any = None,
     ignore_index: int | None = None,
@@ -127,7 +127,6 @@ def count_valid(
     """
     ignore_index = validate_ignore_index(ignore_index)
     p = prepare(logits, labels, task=task, axis=axis, ignore_index=ignore_index, check_values=False)
-    check_ignore_index_format(p, ignore_index)  # as the loss refuses it
     # Labels whose width is read at run time (rule 6): the count of the reading the graph selects.
     return decided(p, lambda q: _count(q, class_weight, ignore_index))
 
@@ -143,11 +142,7 @@ def _count(p: Prepared, class_weight: Any, ignore_index: int | None) -> Any:
     if fmt == "sparse":
         c = spec.num_classes
         if c is None:
-            raise ArgumentError(
-                f"logits: the number of classes (axis {spec.axis}) is unknown while tracing (a None or symbolic "
-                f"dim), and sparse labels need it. Give the logits a static number of classes, e.g. "
-                f"tf.TensorSpec((None, 1000)), or jax.export with logits of shape (b, 1000)."
-            )
+            raise classes_unknown(spec.axis, "counting sparse labels")
         ids = p.labels
         if class_weight is None:
             if keep is None:

@@ -22,7 +22,8 @@ from keras import ops
 from labelkit._checks import should_check, validate_ignore_index
 from labelkit._distributed import valid_mask
 from labelkit._metrics import accuracy, check_metric_args
-from labelkit._spec import ArgumentError, check_task
+from labelkit._ops import infer
+from labelkit._spec import ArgumentError, CheckValues, Task, check_task, fmt_shape
 
 __all__ = ["Accuracy"]
 
@@ -30,7 +31,8 @@ __all__ = ["Accuracy"]
 def _check_values_arg(check_values: Any) -> Any:
     if check_values is True or check_values is False or (isinstance(check_values, str) and check_values == "auto"):
         return check_values
-    should_check(None, check_values)  # raises the same ArgumentError as every labelkit function
+    # No backend: check_values is invalid here, so should_check raises before it would use one.
+    should_check(None, check_values)  # type: ignore[arg-type]  # raises the ArgumentError of every labelkit function
     return check_values  # pragma: no cover - should_check raised
 
 
@@ -62,11 +64,18 @@ class Accuracy(keras.metrics.Metric):
 
     Args:
       task: ``"auto"``, ``"multiclass"``, ``"binary"`` or ``"multilabel"``.
-      from_logits: ``True`` (default) when the model outputs logits; ``False`` for probabilities (a
-        sigmoid output: binary and multilabel then compare ``p > threshold``). A prediction of Keras'
-        softmax or sigmoid that carries its logits (TensorFlow, PyTorch) is read through them when
-        ``from_logits=True``; Keras' JAX arrays carry none, so there a sigmoid output needs
-        ``from_logits=False`` (a softmax output needs nothing: the argmax is the same).
+      from_logits: ``True`` when the model outputs logits (a ``Dense`` layer without activation);
+        ``False`` for probabilities (a sigmoid output: binary and multilabel then compare
+        ``p > threshold``, as ``keras.metrics.BinaryAccuracy`` does); ``None`` (default): not said.
+        A prediction of Keras' softmax or sigmoid that carries its logits (TensorFlow, PyTorch) is read
+        through them unless ``from_logits=False``; any other prediction is taken as logits — but on Keras'
+        JAX backend, whose arrays carry no logits, a sigmoid's probabilities cannot be told from logits,
+        so there a binary or multilabel task with ``from_logits=None`` raises ``ArgumentError`` at the
+        first update, asking for ``from_logits``. (Multiclass needs nothing: softmax keeps the ranking.)
+        Why not guess from the values: probabilities lie in [0, 1], but so do the logits of a small or
+        early batch, and a guess that flips between batches would be a silent wrong number; and a
+        default of ``True`` (logits) scores every probability ``p > 0.5`` as ``sigmoid(p) > 0.5``,
+        i.e. every prediction positive — the silent 0.516-for-0.3125 this replaces.
       axis: the class axis of ``y_pred``.
       top_k: multiclass: right when the class is among the ``top_k`` largest outputs.
       threshold: binary and multilabel: the probability above which a prediction is positive.
@@ -77,7 +86,8 @@ class Accuracy(keras.metrics.Metric):
       dtype: the dtype of the state (``keras.backend.floatx()`` by default).
 
     Raises:
-      ArgumentError: an argument out of range (at construction; a ``ValueError``).
+      ArgumentError: an argument out of range (at construction; a ``ValueError``); on Keras' JAX
+        backend, a binary or multilabel task without ``from_logits`` (at the first update).
       ShapeMismatchError: the labels do not fit the predictions (at the first update).
 
     >>> import numpy as np, keras, labelkit.keras
@@ -91,24 +101,24 @@ class Accuracy(keras.metrics.Metric):
 
     def __init__(
         self,
-        task: str = "auto",
+        task: Task = "auto",
         top_k: int = 1,
-        from_logits: bool = True,
+        from_logits: bool | None = None,
         axis: int = -1,
         threshold: float = 0.5,
         ignore_index: int | None = None,
-        check_values: Any = "auto",
+        check_values: CheckValues = "auto",
         name: str = "accuracy",
         dtype: Any = None,
     ) -> None:
         super().__init__(name=name, dtype=dtype)
         check_task(task)
-        top_k, threshold = check_metric_args(top_k, threshold, from_logits)
-        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        top_k, threshold = check_metric_args(top_k, threshold, True if from_logits is None else from_logits)
+        if isinstance(axis, bool) or not isinstance(axis, (int, numbers.Integral)):
             raise ArgumentError(f"axis: expected an int, got {type(axis).__name__}. Pass e.g. axis=-1 or axis=1.")
         self.task = task
         self.top_k = top_k
-        self.from_logits = bool(from_logits)
+        self.from_logits = None if from_logits is None else bool(from_logits)
         self.axis = int(axis)
         self.threshold = threshold
         self.ignore_index = validate_ignore_index(ignore_index)
@@ -120,11 +130,16 @@ class Accuracy(keras.metrics.Metric):
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Adds one batch: ``y_true`` labels in any format, ``y_pred`` of shape ``(*S, C)``, optional
         ``sample_weight`` broadcastable to ``S`` (e.g. ``(N,)``)."""
-        if self.from_logits:
-            y_pred = getattr(y_pred, "_keras_logits", y_pred)  # Keras' softmax/sigmoid keeps its input here
-        kw = {"task": self.task, "axis": self.axis}
+        from_logits = self.from_logits
+        if from_logits is not False:
+            kept = getattr(y_pred, "_keras_logits", None)  # Keras' softmax/sigmoid keeps its input here
+            if kept is not None:
+                y_pred, from_logits = kept, True
+        kw: dict[str, Any] = {"task": self.task, "axis": self.axis}
+        if from_logits is None:
+            from_logits = self._logits_or_refuse(y_true, y_pred)
         per = accuracy(
-            y_pred, y_true, from_logits=self.from_logits, top_k=self.top_k, threshold=self.threshold,
+            y_pred, y_true, from_logits=from_logits, top_k=self.top_k, threshold=self.threshold,
             ignore_index=self.ignore_index, reduction="none", check_values=self.check_values, **kw,
         )
         per = ops.cast(per, self.dtype)
@@ -143,12 +158,30 @@ class Accuracy(keras.metrics.Metric):
             self.total.assign_add(ops.sum(per * weight))
             self.count.assign_add(ops.sum(weight))
 
+    def _logits_or_refuse(self, y_true: Any, y_pred: Any) -> bool:
+        """``from_logits`` when it was not given and the prediction carries no logits: ``True`` (logits),
+        but on Keras' JAX backend a binary or multilabel prediction may be a sigmoid's output, which
+        nothing tells from logits there: ``ArgumentError`` (static: raised while tracing too)."""
+        if keras.backend.backend() != "jax":
+            return True
+        spec = infer(y_pred, y_true, task=self.task, axis=self.axis)
+        if spec.task == "multiclass":
+            return True  # the ranking of logits and of their softmax is the same
+        raise ArgumentError(
+            f"from_logits: not given, and on Keras' JAX backend the predictions (shape "
+            f"{fmt_shape(tuple(y_pred.shape))}, a {spec.task} task) do not say whether they are logits or a "
+            f"sigmoid's probabilities (Keras attaches a sigmoid's logits on TensorFlow and PyTorch only). "
+            f"Expected from_logits=True or False. Pass labelkit.keras.Accuracy(from_logits=False) for a "
+            f"Dense(..., activation='sigmoid') output (as keras.metrics.BinaryAccuracy takes it), or "
+            f"from_logits=True for a Dense layer without activation."
+        )
+
     def result(self) -> Any:
         """``total / count``: the weighted fraction right over every counted element seen (0 before any)."""
         return ops.divide_no_nan(self.total, self.count)
 
     def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
+        config: dict[str, Any] = super().get_config()
         config.update(
             {
                 "task": self.task,

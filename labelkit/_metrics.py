@@ -32,8 +32,8 @@ from labelkit import _fast
 from labelkit._checks import effective_ignore_index, validate_ignore_index
 from labelkit._fast import MISS, backend_of_pair, ids_in_range, plain_check, plan
 from labelkit._losses import _ones, _reduce, check_reduction
-from labelkit._ops import Prepared, _infer, prepare
-from labelkit._spec import ArgumentError, dtype_kind
+from labelkit._ops import Prepared, _infer, decided, prepare
+from labelkit._spec import ArgumentError, CheckValues, Reduction, Task, classes_unknown, dtype_kind
 from labelkit.backends import Backend
 from labelkit.errors import LabelkitError
 
@@ -48,12 +48,12 @@ def check_metric_args(top_k: Any, threshold: Any, from_logits: Any, reduction: A
     check_reduction(reduction)
     if not isinstance(from_logits, (bool, np.bool_)):
         raise ArgumentError(f"from_logits: expected True or False, got {from_logits!r}.")
-    if isinstance(top_k, (bool, np.bool_)) or not isinstance(top_k, numbers.Integral) or top_k < 1:
+    if isinstance(top_k, (bool, np.bool_)) or not isinstance(top_k, (int, numbers.Integral)) or top_k < 1:
         raise ArgumentError(
             f"top_k: expected a positive int, got {type(top_k).__name__} {top_k!r}. Pass e.g. top_k=5 to count "
             f"an element right when its class is among the 5 largest logits."
         )
-    if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, numbers.Real):
+    if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, (float, numbers.Real)):
         raise ArgumentError(
             f"threshold: expected a number in [0, 1], got {type(threshold).__name__} {threshold!r}. Pass e.g. "
             f"threshold=0.5."
@@ -84,10 +84,7 @@ def _targets(p: Prepared, ignore_index: int | None) -> tuple[Any, Any, Any]:
         return b.cast(b.argmax(p.labels, spec.axis), b.default_int()), None, None
     c = spec.num_classes
     if c is None:
-        raise ArgumentError(
-            "logits: the class axis is unknown while tracing, and sparse labels need it. Give the logits a "
-            "static number of classes (e.g. tf.TensorSpec((None, 1000)))."
-        )
+        raise classes_unknown(spec.axis, "accuracy with sparse labels")
     ids = p.labels
     name = b.dtype_name(ids)
     kind = dtype_kind(name)
@@ -112,7 +109,8 @@ def _targets(p: Prepared, ignore_index: int | None) -> tuple[Any, Any, Any]:
 def _in_top_k(b: Backend, x: Any, target: Any, axis: int, c: int, top_k: int) -> Any:
     """Bool of shape ``S``: ``target`` (ids in ``[0, C)``) is among the ``top_k`` largest of ``x`` along
     ``axis``. The rank counts the classes before the target: greater values (NaN is greater than every
-    number: ``not x <= x_t``), then equal ones at smaller indices. A NaN target logit ranks last."""
+    number: ``not x <= x_t``), then equal ones at smaller indices. A NaN target logit ranks after the NaNs
+    at smaller indices only, as ``argmax`` picks the first NaN: the rank never falls as ``top_k`` grows."""
     where = b.expand_dims(target, axis)
     xt = b.take_along_axis(x, where, axis)
     classes = b.arange(c, target)
@@ -121,7 +119,9 @@ def _in_top_k(b: Backend, x: Any, target: Any, axis: int, c: int, top_k: int) ->
         classes = b.reshape(classes, (c,) + (1,) * trailing)
     if b.dtype_name(classes) != b.dtype_name(target):
         classes = b.cast(classes, b.dtype_name(target))
-    before = ~(x <= xt) | ((x == xt) & (classes < where))
+    earlier = classes < where
+    nan_target = xt != xt
+    before = (~(x <= xt) & ~nan_target) | (((x == xt) | (nan_target & (x != x))) & earlier)
     return b.sum(b.cast(before, "int32"), axis) < top_k
 
 
@@ -139,10 +139,7 @@ def _multiclass(p: Prepared, x: Any, top_k: int, ignore_index: int | None) -> tu
             right = pred == target
     else:
         if c is None:
-            raise ArgumentError(
-                f"top_k={top_k}: the logits' class axis is unknown while tracing. Give the logits a static "
-                f"number of classes (e.g. tf.TensorSpec((None, 1000)))."
-            )
+            raise classes_unknown(spec.axis, f"top_k={top_k}")
         right = _in_top_k(b, x, target, spec.axis, c, top_k)
     per = b.cast(right, OUT)
     if valid is not None:
@@ -180,7 +177,7 @@ def _top1_plan(b: Backend, logits: Any, labels: Any, task: str, axis: int) -> An
         spec = _infer(b, logits, labels, task, axis)
     except LabelkitError:
         return None  # the general path raises it, with its message
-    shape = b.shape(logits)
+    shape: tuple[Any, ...] = b.shape(logits)  # sizes (int | None); all ints past the check below
     if (
         spec.label_format != "sparse" or spec.num_classes is None or None in shape or 0 in shape
         or dtype_kind(b.dtype_name(labels)) not in ("i", "u")
@@ -196,7 +193,7 @@ def _top1_fast(logits: Any, labels: Any, task: str, axis: int, check_values: Any
     ``_multiclass`` does after its checks; ``MISS`` where the general path must answer."""
     b = backend_of_pair(logits, labels)
     key = None if b is None else b.eager_key(logits, labels)
-    if key is None:
+    if b is None or key is None:
         return MISS
     p = plan(("accuracy", b, key, task, axis), _top1_plan, b, logits, labels, task, axis)
     if p is None:
@@ -217,14 +214,14 @@ def accuracy(
     logits: Any,
     labels: Any,
     *,
-    task: str = "auto",
+    task: Task = "auto",
     from_logits: bool = True,
     axis: int = -1,
     top_k: int = 1,
     threshold: float = 0.5,
     ignore_index: int | None = None,
-    reduction: str = "mean",
-    check_values: Any = "auto",
+    reduction: Reduction = "mean",
+    check_values: CheckValues = "auto",
 ) -> Any:
     """The fraction of elements predicted right, for any label format, the same on every backend.
 
@@ -252,7 +249,9 @@ def accuracy(
         (every element is, when ``top_k >= C``); must be 1 for binary and multilabel.
       threshold: binary and multilabel: the probability above which a prediction is positive (ignored
         for multiclass).
-      ignore_index: a sparse id whose elements score 0 and are left out of the mean.
+      ignore_index: a sparse id whose elements score 0 and are left out of the mean. Labels that hold
+        no class ids (rows, multi-hot rows, binary targets) refuse it, as the losses do (but PyTorch's
+        default ``-100``, which they ignore).
       reduction: ``"mean"`` (the fraction right), ``"sum"`` (the number right) or ``"none"`` (one value
         per element, shape ``S``).
       check_values: ``"auto"``, ``True`` or ``False`` (see ``lk.validate``).
@@ -264,7 +263,8 @@ def accuracy(
     Raises:
       ShapeMismatchError: the labels do not fit the logits (as for the losses).
       LabelValueError: invalid label values (while values are checked).
-      ArgumentError: a keyword argument out of range (a ``ValueError``).
+      ArgumentError: a keyword argument out of range (a ``ValueError``), or an ``ignore_index`` (other
+        than ``-100``) with labels that hold no class ids.
 
     >>> import numpy as np, labelkit as lk
     >>> logits = np.array([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0], [1.0, 0.0, 2.0]], dtype="float32")
@@ -287,6 +287,13 @@ def accuracy(
     top_k, threshold = check_metric_args(top_k, threshold, from_logits, reduction)
     ignore_index = validate_ignore_index(ignore_index)
     p = prepare(logits, labels, task=task, axis=axis, ignore_index=ignore_index, check_values=check_values)
+    # Labels whose width is read at run time (TensorFlow): either reading, chosen when the graph runs.
+    return decided(p, lambda q: _accuracy(q, top_k, threshold, bool(from_logits), ignore_index, reduction))
+
+
+def _accuracy(p: Prepared, top_k: int, threshold: float, from_logits: bool, ignore_index: int | None,
+              reduction: str) -> Any:
+    """``accuracy`` once the labels are prepared (checked, squeezed, their format known)."""
     b, spec = p.backend, p.spec
     x = b.stop_gradient(p.logits)
     if spec.task == "multiclass":
@@ -297,7 +304,7 @@ def accuracy(
                 f"top_k={top_k}: the task is {spec.task}, where each prediction is a yes/no against threshold; "
                 f"top_k applies to multiclass logits. Drop top_k, or pass task='multiclass'."
             )
-        per, keep = _binary(p, x, bool(from_logits), threshold), None
+        per, keep = _binary(p, x, from_logits, threshold), None
     if reduction != "mean":
         return _reduce(b, per, None, reduction)
     if keep is None:

@@ -7,13 +7,24 @@ import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from labelkit import _fast
-from labelkit._checks import check_labels, should_check, validate_ignore_index
+from labelkit._checks import check_ignore_index_format, check_labels, should_check, validate_ignore_index
 from labelkit._dispatch import resolve
 from labelkit._fast import MISS, backend_of_pair, ids_in_range, plain_check, plan
-from labelkit._spec import ArgumentError, Spec, dtype_kind, fmt_shape, infer_from_shapes, normalise_axis
+from labelkit._spec import (
+    AlignTo,
+    ArgumentError,
+    CheckValues,
+    Spec,
+    Task,
+    classes_unknown,
+    dtype_kind,
+    fmt_shape,
+    infer_from_shapes,
+    normalise_axis,
+)
 from labelkit.backends import Backend
 from labelkit.errors import LabelkitError, ShapeMismatchError
 
@@ -49,7 +60,8 @@ def _dtype_name(dtype: Any) -> str:
     import numpy as np
 
     try:
-        return np.dtype(dtype).name
+        found: str = np.dtype(dtype).name
+        return found
     except TypeError:
         raise ArgumentError(f"dtype: cannot read {dtype!r} as a dtype. Pass e.g. dtype='float32'.") from None
 
@@ -69,7 +81,7 @@ def _num_classes_arg(num_classes: Any) -> int:
     """A positive int (a NumPy integer too, as ``labels.max() + 1`` gives) up to ``MAX_CLASSES``."""
     if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
         raise ArgumentError(f"num_classes: expected a positive int or None, got {num_classes!r}.")
-    if num_classes > MAX_CLASSES:
+    if int(num_classes) > MAX_CLASSES:
         raise ArgumentError(
             f"num_classes: {num_classes} is more classes than any framework's one-hot takes; expected at most "
             f"{MAX_CLASSES} (int32). Pass the number of classes of the model's output."
@@ -228,6 +240,11 @@ def prepare(
     ``want`` (``"sparse"``, ``"dense"``): the format a fixed-format loss takes. It only decides labels
     whose width is read at run time (checked there); the caller refuses a static mismatch itself. Such
     labels, where both formats are allowed, give a ``Prepared`` to be used through ``decided``.
+
+    Raises:
+      ArgumentError: an ``ignore_index`` (other than PyTorch's ``-100``) with labels that hold no class
+        ids — the one place this rule lives (SPEC "Loss semantics"); not for labels whose width is read
+        at run time and may still be ids, and not where the labels' format differs from ``want``.
     """
     backend, arrs = resolve({"logits": logits, "labels": labels}, "logits")
     logits, labels = arrs["logits"], arrs["labels"]
@@ -245,18 +262,24 @@ def prepare(
     mode = should_check(backend, check_values, logits, labels)
     if spec.deferred:
         if want is None:
-            return _read_width(backend, spec, logits, labels, mode, ignore_index, None)
-        asked, other = ("sparse", "categorical") if want == "sparse" else ("dense", "sparse_categorical")
-        return _read_width(
-            backend, spec, logits, labels, mode, ignore_index, want, f"a {asked} loss was asked for",
-            f"use lk.{other}_crossentropy for the other format, or lk.cross_entropy, which reads either.",
-        )
+            p = _read_width(backend, spec, logits, labels, mode, ignore_index, None)
+        else:
+            asked, other = ("sparse", "categorical") if want == "sparse" else ("dense", "sparse_categorical")
+            p = _read_width(
+                backend, spec, logits, labels, mode, ignore_index, want, f"a {asked} loss was asked for",
+                f"use lk.{other}_crossentropy for the other format, or lk.cross_entropy, which reads either.",
+            )
+        check_ignore_index_format(backend, p.spec, labels, ignore_index)  # a reading pinned by the task or want
+        return p
+    if want is None or spec.label_format == want:
+        # (A format other than ``want``: the caller's more specific error comes first.)
+        check_ignore_index_format(backend, spec, labels, ignore_index)
     y = _squeeze_labels(backend, spec, logits, labels)
     check_labels(backend, spec, y, mode=mode, ignore_index=ignore_index)
     return Prepared(backend, spec, logits, y, labels, mode)
 
 
-def infer(logits: Any, labels: Any, *, task: str = "auto", axis: int = -1) -> Spec:
+def infer(logits: Any, labels: Any, *, task: Task = "auto", axis: int = -1) -> Spec:
     """Infers the task and label format from shapes and dtypes only.
 
     Works on concrete arrays and while tracing (JAX tracers, ``tf.function`` with ``None`` dims,
@@ -294,11 +317,11 @@ def validate(
     logits: Any,
     labels: Any,
     *,
-    task: str = "auto",
+    task: Task = "auto",
     axis: int = -1,
     num_classes: int | None = None,
     ignore_index: int | None = None,
-    check_values: Any = "auto",
+    check_values: CheckValues = "auto",
 ) -> Spec:
     """Inference plus value checks; raises on bad input.
 
@@ -398,7 +421,7 @@ def one_hot(
     axis: int = -1,
     dtype: Any = None,
     ignore_index: int | None = None,
-    check_values: Any = "auto",
+    check_values: CheckValues = "auto",
 ) -> Any:
     """One-hot rows from sparse class ids.
 
@@ -537,7 +560,7 @@ def _one_hot_plan(b: Backend, labels: Any, num_classes: int, axis: int, dtype: A
         _check_out_dtype(b, out_dtype, "dtype" if dtype is not None else "like")
     except LabelkitError:
         return None  # the general path raises it, with its message
-    return squeeze_axis, out_axis, out_dtype, math.prod(shape)
+    return squeeze_axis, out_axis, out_dtype, math.prod(cast("tuple[int, ...]", shape))  # no None: ruled out above
 
 
 def _one_hot_fast(labels: Any, num_classes: int, axis: int, dtype: Any, check_values: Any) -> Any:
@@ -545,7 +568,7 @@ def _one_hot_fast(labels: Any, num_classes: int, axis: int, dtype: Any, check_va
     (see ``labelkit/_fast.py``); ``MISS`` where the general path must answer."""
     b = backend_of_pair(labels)
     key = None if b is None else b.eager_key(labels)
-    if key is None:
+    if b is None or key is None:
         return MISS
     try:
         p = plan(("one_hot", b, key, num_classes, axis, dtype), _one_hot_plan, b, labels, num_classes, axis, dtype)
@@ -602,7 +625,7 @@ def squeeze(labels: Any, like: Any) -> Any:
     return _squeeze_labels(b, spec, like, labels)
 
 
-def to_sparse(labels: Any, *, axis: int = -1, check_values: Any = "auto") -> Any:
+def to_sparse(labels: Any, *, axis: int = -1, check_values: CheckValues = "auto") -> Any:
     """Class ids from one-hot or probability rows (their argmax; the first one on ties).
 
     Args:
@@ -648,11 +671,11 @@ def align(
     logits: Any,
     labels: Any,
     *,
-    to: str,
-    task: str = "auto",
+    to: AlignTo,
+    task: Task = "auto",
     axis: int = -1,
     ignore_index: int | None = None,
-    check_values: Any = "auto",
+    check_values: CheckValues = "auto",
 ) -> Any:
     """Labels in the layout a loss expects.
 
@@ -701,8 +724,11 @@ def _aligned(p: Prepared, to: str, ignore_index: int | None) -> Any:
         return b.cast(b.argmax(p.labels, spec.axis), b.default_int())
     dtype = b.dtype_name(p.logits)
     if spec.label_format == "sparse":
+        if spec.num_classes is None:
+            raise classes_unknown(spec.axis, "one-hot rows")
         return _one_hot_core(
-            b, p.labels, spec.num_classes, spec.axis, dtype, validate_ignore_index(ignore_index),
+            b, p.labels, spec.num_classes, spec.axis,
+            dtype, validate_ignore_index(ignore_index),
             checked=p.checked == "eager",
         )
     if spec.label_format == "binary":

@@ -26,7 +26,7 @@ from labelkit._dispatch import get_backend
 from labelkit._distributed import valid_mask
 from labelkit._losses import _check_args, cross_entropy
 from labelkit._ops import prepare
-from labelkit._spec import ArgumentError, check_task
+from labelkit._spec import ArgumentError, CheckValues, Task, check_task
 
 __all__ = ["Accuracy", "CrossEntropy"]
 
@@ -208,13 +208,13 @@ class CrossEntropy(keras.losses.Loss):
 
     def __init__(
         self,
-        task: str = "auto",
+        task: Task = "auto",
         from_logits: bool = True,
         axis: int = -1,
         label_smoothing: float = 0.0,
         class_weight: Any = None,
         ignore_index: int | None = None,
-        check_values: Any = "auto",
+        check_values: CheckValues = "auto",
         reduction: str | None = "sum_over_batch_size",
         name: str = "cross_entropy",
         dtype: Any = None,
@@ -222,7 +222,7 @@ class CrossEntropy(keras.losses.Loss):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         check_task(task)
         label_smoothing = _check_args(label_smoothing, "none", from_logits)
-        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        if isinstance(axis, bool) or not isinstance(axis, (int, numbers.Integral)):
             raise ArgumentError(f"axis: expected an int, got {type(axis).__name__}. Pass e.g. axis=-1 or axis=1.")
         self.task = task
         self.from_logits = bool(from_logits)
@@ -249,7 +249,7 @@ class CrossEntropy(keras.losses.Loss):
             self._behind = None
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
-        kw = {"task": self.task, "axis": self.axis}
+        kw: dict[str, Any] = {"task": self.task, "axis": self.axis}
         from_logits = self.from_logits
         logits = self._behind
         if logits is None:
@@ -301,8 +301,9 @@ class CrossEntropy(keras.losses.Loss):
         * ``unchecked``: labels that fail the value checks give NaN for their elements;
         * JAX, ``from_logits=True`` with a prediction that holds a softmax's output: NaN for the batch. Keras'
           JAX backend cannot attach ``_keras_logits`` to its arrays, so the softmax is told by its values:
-          every entry ≥ 0 and every row summing to 1 (tolerance ``_SOFTMAX_TOL``), which logits of a batch
-          of several rows practically never do.
+          at least two rows, every entry strictly between 0 and 1 (a softmax of finite logits never gives
+          exactly 0; hand-written, one-hot-like or ReLU logits hold zeros) and every row summing to 1
+          (tolerance ``_SOFTMAX_TOL``), which logits of a batch of several rows practically never do.
         """
         p = prepare(y_pred, y_true, task=self.task, axis=self.axis, ignore_index=self.ignore_index,
                     check_values=False)
@@ -315,12 +316,14 @@ class CrossEntropy(keras.losses.Loss):
             tol = _SOFTMAX_TOL[b.dtype_name(p.logits) in ("float16", "bfloat16")]
             rows = b.abs(b.sum(x, axis=p.spec.axis) - 1.0)
             # A scalar, for the whole batch; counts rather than min/max, which an empty batch has not.
-            softmax = (b.sum(b.cast(x < 0.0, "int32")) == 0) & (b.sum(b.cast(rows > tol, "int32")) == 0)
+            outside = b.sum(b.cast((x <= 0.0) | (x >= 1.0), "int32"))
+            several = b.sum(b.cast(rows >= 0.0, "int32")) >= 2  # rows: a batch of one is never taken for one
+            softmax = (outside == 0) & (b.sum(b.cast(rows > tol, "int32")) == 0) & several
             bad = softmax if bad is None else bad | softmax
         return losses if bad is None else b.where(bad, float("nan"), losses)
 
     def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
+        config: dict[str, Any] = super().get_config()
         config.update(
             {
                 "task": self.task,

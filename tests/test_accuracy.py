@@ -26,10 +26,11 @@ from subproc import need, run_worker
 
 def _rank(row: np.ndarray, target: int) -> int:
     """How many classes rank before ``target`` in one float64 row: greater values (NaN above every
-    number), then equal ones at smaller indices. A NaN target ranks after every class."""
+    number), then equal ones at smaller indices. A NaN target ranks after the NaNs at smaller indices
+    only (as the first NaN is the argmax)."""
     zt = float(row[target])
     if math.isnan(zt):
-        return len(row)
+        return sum(1 for v in row[:target] if math.isnan(float(v)))
     before = 0
     for c, v in enumerate(row):
         v = float(v)
@@ -290,7 +291,18 @@ def test_nan_logits_rank_highest_at_top_k_above_1(backend: Any) -> None:
     out = lk.accuracy(float_input(backend, z), backend.to_backend(y), top_k=2, reduction="none")
     case = LabelCase("sparse", z, y)
     assert_equal_result(backend, out, oracle(case, z, top_k=2, reduction="none"))
-    assert as_f64(backend, out).tolist() == [1.0, 0.0, 0.0]  # a NaN target logit is wrong
+    # Row 1: a NaN target logit ranks after the one NaN before it: second, within the top 2.
+    assert as_f64(backend, out).tolist() == [1.0, 1.0, 0.0]
+
+
+@pytest.mark.parametrize("top_k", [1, 2, 3])
+def test_accuracy_never_falls_as_top_k_grows_with_nan_logits(backend: Any, top_k: int) -> None:
+    """A NaN target logit was right at top_k=1 (the argmax) and wrong at top_k=2 (found in review)."""
+    z = np.array([[np.nan, 1.0, 2.0], [0.0, np.nan, 3.0], [np.nan, np.nan, 1.0]], "float32")
+    y = np.array([0, 1, 1])
+    acc = [float(as_f64(backend, lk.accuracy(float_input(backend, z), backend.to_backend(y), top_k=k)))
+           for k in (top_k, top_k + 1)]
+    assert acc[0] <= acc[1]
 
 
 def test_nan_logits_at_top_1_follow_the_frameworks_argmax(backend: Any) -> None:
@@ -533,12 +545,36 @@ def test_keras_metric_trains_in_fit(keras_report: dict[str, Any]) -> None:
 
 
 def test_keras_metric_on_a_sigmoid_output(keras_report: dict[str, Any], request: pytest.FixtureRequest) -> None:
-    """Dense(1, activation="sigmoid"): from_logits=False always equals BinaryAccuracy; the default reads the
-    logits Keras attaches to the output on TensorFlow and PyTorch (JAX arrays carry none: documented)."""
+    """Dense(1, activation="sigmoid"): from_logits=False always equals BinaryAccuracy; the default and
+    from_logits=True read the logits Keras attaches to the output on TensorFlow and PyTorch. JAX arrays carry
+    none: there the default refuses (never the silent share of positives), and from_logits=True is the
+    user's word that the outputs are logits."""
     res = keras_report["fit"]["sigmoid"]
     assert res["lk_probs"] == pytest.approx(res["keras"], abs=1e-7)
+    assert abs(res["all_positive"] - res["keras"]) > 0.05  # the wrong number is distinguishable
     if request.node.callspec.params["keras_report"] != "jax":
         assert res["lk_default"] == pytest.approx(res["keras"], abs=1e-7)
+        assert res["lk_logits"] == pytest.approx(res["keras"], abs=1e-7)
+    else:
+        assert res["lk_default"].startswith("ArgumentError: from_logits: not given, and on Keras' JAX backend")
+        assert "Accuracy(from_logits=False)" in res["lk_default"]
+
+
+def test_keras_metric_on_a_linear_binary_output(keras_report: dict[str, Any]) -> None:
+    """Dense(1) without activation and from_logits=True: sigmoid(z) > 0.5, i.e. BinaryAccuracy at z > 0."""
+    res = keras_report["fit"]["linear"]
+    assert res["lk_logits"] == pytest.approx(res["keras_at_0"], abs=1e-7)
+
+
+def test_keras_metric_default_from_logits(keras_report: dict[str, Any]) -> None:
+    """Without from_logits, binary and multilabel predictions are refused on JAX only; multiclass never is."""
+    errors = keras_report["errors"]
+    assert errors["multiclass_default"] == "no error"
+    for key in ("binary_default", "multilabel_default"):
+        if keras_report["backend"] == "jax":
+            assert errors[key].startswith("ArgumentError: from_logits: not given"), errors[key]
+        else:
+            assert errors[key] == "no error", errors[key]
 
 
 def test_keras_metric_serialises(keras_report: dict[str, Any]) -> None:

@@ -189,6 +189,15 @@ def test_a_softmax_output_is_read_through_its_logits(report: dict[str, Any], req
     assert len(outcome["warnings"]) == 1 and "from_logits=True" in outcome["warnings"][0], outcome["warnings"]
 
 
+def test_logits_that_look_like_probabilities_are_logits(report: dict[str, Any]) -> None:
+    """One-hot-like logits, or a single row that sums to 1, are not taken for a softmax's output on any
+    backend (on JAX the softmax is told by its values: strictly inside (0, 1), rows summing to 1, two rows
+    or more)."""
+    for case, (ours, theirs) in report["logits_that_look_like_probs"].items():
+        assert np.isfinite(ours), case
+        np.testing.assert_allclose(ours, theirs, rtol=RTOL, err_msg=case)
+
+
 def test_a_softmax_output_with_from_logits_false(report: dict[str, Any]) -> None:
     fit = report["inside_fit"]
     outcome = fit["softmax_model_from_probs"]

@@ -349,3 +349,40 @@ def test_jax_export_with_a_symbolic_class_count_asks_for_a_static_one(jax: Any, 
     # Before: JAX's own InconclusiveDimensionOperation ("'c' < '2' is inconclusive").
     with pytest.raises(lk.LabelkitError, match=r"static number of classes"):
         _export(jax, FUNCTIONS["cross_entropy"], "b, c", shape, dtype)
+
+
+@pytest.mark.parametrize("call", ["align-one-hot", "cross-entropy", "count-valid", "accuracy"])
+def test_tf_an_unknown_class_count_with_sparse_labels_is_a_labelkit_error(tf: Any, call: str) -> None:
+    """Logits of shape (None, None) with class ids: one-hot rows, the sparse loss, the count and the
+    accuracy need C; a LabelkitError naming the logits, never TensorFlow's bare "None values not
+    supported" (align(to="one_hot") gave that before)."""
+    fns = {
+        "align-one-hot": lambda z, y: lk.align(z, y, to="one_hot"),
+        "cross-entropy": lambda z, y: lk.cross_entropy(z, y),
+        "count-valid": lambda z, y: lk.count_valid(z, y),
+        "accuracy": lambda z, y: lk.accuracy(z, y, top_k=2),
+    }
+    sig = [tf.TensorSpec((None, None), tf.float32), tf.TensorSpec((None,), tf.int64)]
+    f = tf.function(fns[call], input_signature=sig)
+    with pytest.raises(lk.LabelkitError, match=r"logits: the number of classes \(axis 1\) is unknown"):
+        f.get_concrete_function()
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("name", list(LABELS))
+def test_tf_accuracy_reads_the_width_when_the_graph_runs(tf: Any, name: str, mode: str) -> None:
+    """lk.accuracy with labels of unknown width: the eager values (it broadcast to (N, N) before), for
+    every reduction and top_k."""
+    labels = LABELS[name]
+    sig = [tf.TensorSpec((None, C), tf.float32), tf.TensorSpec((None, None), tf.as_dtype(labels.dtype))]
+
+    @tf.function(input_signature=sig, jit_compile=MODES[mode])
+    def f(z: Any, y: Any) -> Any:
+        return (lk.accuracy(z, y), lk.accuracy(z, y, reduction="none"), lk.accuracy(z, y, top_k=2))
+
+    got = [np.asarray(v) for v in f(tf.constant(Z), tf.constant(labels))]
+    want = [np.asarray(lk.accuracy(Z, labels)), np.asarray(lk.accuracy(Z, labels, reduction="none")),
+            np.asarray(lk.accuracy(Z, labels, top_k=2))]
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w)

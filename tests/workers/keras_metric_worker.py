@@ -113,7 +113,9 @@ def main() -> None:
         "sparse_top3": (Accuracy(top_k=3), km.SparseTopKCategoricalAccuracy(k=3), (y, logits), (y_flat, logits)),
         "categorical": (Accuracy(), km.CategoricalAccuracy(), (onehot, logits), (onehot, logits)),
         "binary_probs": (Accuracy(from_logits=False), km.BinaryAccuracy(), (tb, probs_b), (tb, probs_b)),
-        "multilabel": (Accuracy(task="multilabel"), km.BinaryAccuracy(), (multi, logits), (multi, probs_m)),
+        "multilabel": (Accuracy(task="multilabel", from_logits=True), km.BinaryAccuracy(), (multi, logits),
+                       (multi, probs_m)),
+        "binary_logits": (Accuracy(from_logits=True), km.BinaryAccuracy(), (tb, zb), (tb, probs_b)),
         "sample_weight": (Accuracy(), km.SparseCategoricalAccuracy(), (y, logits, sw), (y, logits, sw)),
     }
     for key, (ours, theirs, mine, their) in stateful.items():
@@ -158,13 +160,26 @@ def main() -> None:
     }
 
     # A sigmoid output: its logits are read where Keras attaches them (TensorFlow, PyTorch); JAX arrays carry
-    # none, so there the documented from_logits=False is what matches BinaryAccuracy.
+    # none, so there from_logits must be given: the default refuses a binary task instead of scoring the
+    # probabilities as logits (every prediction positive); from_logits=False matches BinaryAccuracy everywhere.
     yb = (x[:, 0] > 0).astype("float32")[:, None]
     keras.utils.set_random_seed(2)
     sigmoid = keras.Sequential([keras.Input((D,)), keras.layers.Dense(1, activation="sigmoid")])
     sigmoid.compile(loss="binary_crossentropy", metrics=[
-        Accuracy(name="lk_default"), Accuracy(from_logits=False, name="lk_probs"), km.BinaryAccuracy(name="keras")])
+        Accuracy(from_logits=True, name="lk_logits"), Accuracy(from_logits=False, name="lk_probs"),
+        km.BinaryAccuracy(name="keras")])
     fit["sigmoid"] = sigmoid.evaluate(x, yb, batch_size=16, verbose=0, return_dict=True)
+    fit["sigmoid"]["all_positive"] = float(np.mean(yb))  # what probabilities read as logits score
+    sigmoid.compile(loss="binary_crossentropy", metrics=[Accuracy(name="lk_default")])
+    try:
+        fit["sigmoid"]["lk_default"] = sigmoid.evaluate(x, yb, batch_size=16, verbose=0, return_dict=True)["lk_default"]
+    except Exception as exc:
+        fit["sigmoid"]["lk_default"] = f"{type(exc).__name__}: {exc}"
+    # A Dense(1) without activation: logits, scored right with from_logits=True on every backend.
+    linear = keras.Sequential([keras.Input((D,)), keras.layers.Dense(1)])
+    linear.compile(loss=keras.losses.BinaryCrossentropy(from_logits=True), metrics=[
+        Accuracy(from_logits=True, name="lk_logits"), km.BinaryAccuracy(threshold=0.0, name="keras_at_0")])
+    fit["linear"] = linear.evaluate(x, yb, batch_size=16, verbose=0, return_dict=True)
     # Serialisation: config, serialize/deserialize, model.save + load_model.
     metric = Accuracy(task="multiclass", top_k=2, ignore_index=-1, threshold=0.3, name="lk_acc")
     config = metric.get_config()
@@ -194,6 +209,9 @@ def main() -> None:
     for key, make in {
         "top_k": lambda: Accuracy(top_k=0),
         "shape": lambda: Accuracy().update_state(np.zeros((4, 2), "int64"), np.zeros((4, 3), "float32")),
+        "binary_default": lambda: Accuracy().update_state(tb, probs_b),
+        "multilabel_default": lambda: Accuracy(task="multilabel").update_state(multi, probs_m),
+        "multiclass_default": lambda: Accuracy().update_state(y, probs_m),
     }.items():
         try:
             make()

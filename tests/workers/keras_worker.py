@@ -170,6 +170,16 @@ def main() -> None:
     out["loaded_loss_type"] = f"{type(loaded.loss).__module__}.{type(loaded.loss).__name__}"
     out["loaded_config"] = loaded.loss.get_config() == config
     out["evaluate_before_after"] = [before, float(loaded.evaluate(x, y_ign, verbose=0))]
+    # Logits that merely look like probabilities (hand-written one-hot-like rows; a batch of one) are
+    # logits: the loss equals Keras' own on every backend (the JAX softmax test must not take them).
+    one_hot_like = np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0]], "float32")
+    near_softmax_one_row = np.array([[0.1, 0.2, 0.3, 0.4]], "float32")
+    out["logits_that_look_like_probs"] = {
+        "one_hot_like": [float(CrossEntropy()(np.array([0, 1]), one_hot_like)),
+                         float(scce(np.array([0, 1]), one_hot_like))],
+        "one_row": [float(CrossEntropy()(np.array([3]), near_softmax_one_row)),
+                    float(scce(np.array([3]), near_softmax_one_row))],
+    }
     out["inside_fit"] = inside_fit()
     out["training_program"] = training_program()
     print("RESULT " + json.dumps(out))
