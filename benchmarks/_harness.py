@@ -123,6 +123,16 @@ def time_rows(
 # --- workers -------------------------------------------------------------------------------------
 
 
+def ratio_targets(rows: list[dict[str, Any]], limit: float, target: Any) -> list[dict[str, Any]]:
+    """One target per labelkit row: its median ratio against ``limit`` (``target(row)`` words it)."""
+    return [
+        {"target": target(row), "backend": row["backend"], "value": row["ratio"], "limit": limit, "unit": "×",
+         "met": row["ratio"] <= limit}
+        for row in rows
+        if row["impl"] == "labelkit"
+    ]
+
+
 def emit(payload: dict[str, Any]) -> None:
     """Hands a worker's result to the parent process (one marked JSON line on stdout)."""
     sys.stdout.write(MARKER + json.dumps(payload) + "\n")

@@ -275,17 +275,7 @@ def run(ctx: Any) -> dict[str, Any]:
         result["rows"] += payload["rows"]
         result["notes"] += [f"{backend}: {x}" for x in payload.get("notes", [])]
         result.setdefault("versions", {})[backend] = payload["versions"]
-    for row in result["rows"]:
-        if row["impl"] != "labelkit":
-            continue
-        result["targets"].append(
-            {
-                "target": f"{row['what']} ≤ {LIMIT}× native with the same arguments",
-                "backend": row["backend"],
-                "value": row["ratio"],
-                "limit": LIMIT,
-                "unit": "×",
-                "met": row["ratio"] <= LIMIT,
-            }
-        )
+    result["targets"] = h.ratio_targets(
+        result["rows"], LIMIT, lambda row: f"{row['what']} ≤ {LIMIT}× native with the same arguments"
+    )
     return result

@@ -92,17 +92,7 @@ def run(ctx: Any) -> dict[str, Any]:
             continue
         result["rows"] += payload["rows"]
         result.setdefault("versions", {})[backend] = payload["versions"]
-    for row in result["rows"]:
-        if row["impl"] != "labelkit":
-            continue
-        result["targets"].append(
-            {
-                "target": f"sparse CE {row['what']} ≤ {LIMIT}× native fused",
-                "backend": row["backend"],
-                "value": row["ratio"],
-                "limit": LIMIT,
-                "unit": "×",
-                "met": row["ratio"] <= LIMIT,
-            }
-        )
+    result["targets"] = h.ratio_targets(
+        result["rows"], LIMIT, lambda row: f"sparse CE {row['what']} ≤ {LIMIT}× native fused"
+    )
     return result

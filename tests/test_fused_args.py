@@ -29,26 +29,15 @@ from hypothesis import strategies as st
 from labelkit.backends import Backend as BackendBase
 
 import labelkit as lk
-from labelkit import _fast
 from labelkit._dispatch import get_backend
 from loss_helpers import float_input, value_and_grad
 from strategies import INT_DTYPES, batch_shapes, class_ids
-from test_fast_path import ids_on_a_device
+from test_fast_path import general_path, ids_on_a_device
 
 CHECKS = ("auto", False, True)
 REDUCTIONS = ("mean", "sum", "none")
 WEIGHTS = ("none", "positive", "some zero", "mixed signs", "all zero")
 RTOL, ATOL = 1e-5, 1e-6
-
-
-@contextlib.contextmanager
-def general_path() -> Iterator[None]:
-    """Switches the fast path off for the block."""
-    _fast.ENABLED = False
-    try:
-        yield
-    finally:
-        _fast.ENABLED = True
 
 
 @contextlib.contextmanager
