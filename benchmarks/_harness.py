@@ -123,6 +123,31 @@ def time_rows(
 # --- workers -------------------------------------------------------------------------------------
 
 
+def gather(
+    ctx: Any, name: str, title: str, method: str, *, quick_title: str | None = None,
+    backends: tuple[str, ...] | None = None, keras: bool = False, prefix_notes: bool = True,
+) -> dict[str, Any]:
+    """A case's result from one worker per backend: its rows, notes and versions.
+
+    ``backends`` limits the backends run (default: all of ``ctx.backends``); ``keras`` runs each worker
+    with ``KERAS_BACKEND`` set to its backend; ``prefix_notes`` puts the backend's name before its notes.
+    """
+    result: dict[str, Any] = {"name": name, "title": title, "method": method, "rows": [], "targets": [], "notes": []}
+    if ctx.quick and quick_title is not None:
+        result["title"] = quick_title
+    for backend in ctx.backends:
+        if backends is not None and backend not in backends:
+            continue
+        payload = ctx.worker(name, backend, env={"KERAS_BACKEND": backend}) if keras else ctx.worker(name, backend)
+        if payload is None:
+            continue
+        result["rows"] += payload["rows"]
+        notes = payload.get("notes", [])
+        result["notes"] += [f"{backend}: {n}" for n in notes] if prefix_notes else notes
+        result.setdefault("versions", {})[backend] = payload["versions"]
+    return result
+
+
 def ratio_targets(rows: list[dict[str, Any]], limit: float, target: Any) -> list[dict[str, Any]]:
     """One target per labelkit row: its median ratio against ``limit`` (``target(row)`` words it)."""
     return [

@@ -97,15 +97,7 @@ def measure(backend: str, *, quick: bool = False, n: int = 8192, c: int = 1000) 
 
 
 def run(ctx: Any) -> dict[str, Any]:
-    result: dict[str, Any] = {"name": NAME, "title": TITLE, "method": METHOD, "rows": [], "targets": [], "notes": []}
-    if ctx.quick:
-        result["title"] = "Accuracy, (N, 1) ids (quick: N=1024, C=100) float32"
-    for backend in ctx.backends:
-        payload = ctx.worker(NAME, backend)
-        if payload is None:
-            continue
-        result["rows"] += payload["rows"]
-        result.setdefault("versions", {})[backend] = payload["versions"]
+    result = h.gather(ctx, NAME, TITLE, METHOD, quick_title="Accuracy, (N, 1) ids (quick: N=1024, C=100) float32")
     result["targets"] = h.ratio_targets(
         result["rows"], LIMIT, lambda row: f"lk.accuracy ≤ {LIMIT}× the hand-written correct comparison"
     )

@@ -263,18 +263,10 @@ def _agree(fw: Any, calls: dict[str, Any]) -> None:
 
 
 def run(ctx: Any) -> dict[str, Any]:
-    result: dict[str, Any] = {"name": NAME, "title": TITLE, "method": METHOD, "rows": [], "targets": [], "notes": []}
-    if ctx.quick:
-        result["title"] = "Argument matrix (quick: N=64, C=10), fwd+bwd"
-    for backend in ctx.backends:
-        if backend not in FRAMEWORKS:
-            continue
-        payload = ctx.worker(NAME, backend, env={"KERAS_BACKEND": backend})
-        if payload is None:
-            continue
-        result["rows"] += payload["rows"]
-        result["notes"] += [f"{backend}: {x}" for x in payload.get("notes", [])]
-        result.setdefault("versions", {})[backend] = payload["versions"]
+    result = h.gather(
+        ctx, NAME, TITLE, METHOD, quick_title="Argument matrix (quick: N=64, C=10), fwd+bwd",
+        backends=tuple(FRAMEWORKS), keras=True,
+    )
     result["targets"] = h.ratio_targets(
         result["rows"], LIMIT, lambda row: f"{row['what']} ≤ {LIMIT}× native with the same arguments"
     )

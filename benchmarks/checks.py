@@ -48,15 +48,7 @@ def measure(backend: str, *, quick: bool = False, n: int = 8192, c: int = 1000) 
 
 
 def run(ctx: Any) -> dict[str, Any]:
-    result: dict[str, Any] = {"name": NAME, "title": TITLE, "method": METHOD, "rows": [], "targets": [], "notes": []}
-    if ctx.quick:
-        result["title"] = "Eager value check vs the loss (quick: N=1024, C=100)"
-    for backend in ctx.backends:
-        payload = ctx.worker(NAME, backend)
-        if payload is None:
-            continue
-        result["rows"] += payload["rows"]
-        result.setdefault("versions", {})[backend] = payload["versions"]
+    result = h.gather(ctx, NAME, TITLE, METHOD, quick_title="Eager value check vs the loss (quick: N=1024, C=100)")
     for row in result["rows"]:
         if row["impl"] != "the check alone":
             continue

@@ -108,14 +108,7 @@ def _agree(fw: h.Framework, cands: dict[str, Any]) -> None:
 
 
 def run(ctx: Any) -> dict[str, Any]:
-    result: dict[str, Any] = {"name": NAME, "title": TITLE, "method": METHOD, "rows": [], "targets": [], "notes": []}
-    for backend in ctx.backends:
-        payload = ctx.worker(NAME, backend, env={"KERAS_BACKEND": backend})
-        if payload is None:
-            continue
-        result["rows"] += payload["rows"]
-        result["notes"] += [f"{backend}: {n}" for n in payload.get("notes", [])]
-        result.setdefault("versions", {})[backend] = payload["versions"]
+    result = h.gather(ctx, NAME, TITLE, METHOD, keras=True)
     for row in result["rows"]:
         if not row["impl"].startswith("labelkit"):
             continue

@@ -83,15 +83,9 @@ def _agree(fw: h.Framework, cands: dict[str, Any], grad: bool) -> None:
 
 
 def run(ctx: Any) -> dict[str, Any]:
-    result: dict[str, Any] = {"name": NAME, "title": TITLE, "method": METHOD, "rows": [], "targets": [], "notes": []}
-    if ctx.quick:
-        result["title"] = "Sparse cross-entropy (quick: N=1024, C=100) float32"
-    for backend in ctx.backends:
-        payload = ctx.worker(NAME, backend, env={"KERAS_BACKEND": backend})
-        if payload is None:
-            continue
-        result["rows"] += payload["rows"]
-        result.setdefault("versions", {})[backend] = payload["versions"]
+    result = h.gather(
+        ctx, NAME, TITLE, METHOD, quick_title="Sparse cross-entropy (quick: N=1024, C=100) float32", keras=True
+    )
     result["targets"] = h.ratio_targets(
         result["rows"], LIMIT, lambda row: f"sparse CE {row['what']} ≤ {LIMIT}× native fused"
     )

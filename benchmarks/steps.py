@@ -198,16 +198,7 @@ def measure(backend: str, *, quick: bool = False) -> dict[str, Any]:
 
 
 def run(ctx: Any) -> dict[str, Any]:
-    result: dict[str, Any] = {"name": NAME, "title": TITLE, "method": METHOD, "rows": [], "targets": [], "notes": []}
-    for backend in ctx.backends:
-        if backend not in FRAMEWORKS:
-            continue
-        payload = ctx.worker(NAME, backend, env={"KERAS_BACKEND": backend})
-        if payload is None:
-            continue
-        result["rows"] += payload["rows"]
-        result["notes"] += payload.get("notes", [])
-        result.setdefault("versions", {})[backend] = payload["versions"]
+    result = h.gather(ctx, NAME, TITLE, METHOD, backends=tuple(FRAMEWORKS), keras=True, prefix_notes=False)
     for row in result["rows"]:
         if not row["impl"].startswith("labelkit"):
             continue
