@@ -72,6 +72,10 @@ class Backend:
     # when the ids lie in host memory (PyTorch's CPU kernel does), so that labelkit need not read them
     # first: it catches the error and answers with its own. ``False``: labelkit reads the ids first.
     sparse_ce_checks_ids: bool = False
+    # Whether value checks of arrays outside host memory (``on_host`` false) run without a blocking
+    # read when ``check_values="auto"``: the verdict is a 0-d flag read later (``read_later``,
+    # ``read_now``), at the next labelkit call (SPEC "Checks on a GPU"). ``False``: they read at once.
+    defers_checks: bool = False
 
     def __repr__(self) -> str:
         return f"<labelkit backend {self.name!r}>"
@@ -357,6 +361,18 @@ class Backend:
     def assert_all(self, cond: Any, message: str) -> Any:
         """In-graph assertion where the framework has one (TensorFlow); ``None`` elsewhere."""
         return None
+
+    def read_later(self, flag: Any) -> Any:
+        """Starts bringing the value of the concrete 0-d bool ``flag`` to the host without waiting for it;
+        returns a handle that ``read_now`` reads. The default returns ``flag`` itself (the read happens
+        in ``read_now``); a backend whose framework copies to the host asynchronously starts that copy.
+        """
+        return flag
+
+    def read_now(self, handle: Any) -> bool:
+        """The value behind a ``read_later`` handle, waiting until the device has computed it (and no
+        longer: the work queued after it need not finish)."""
+        return self.to_bool(handle)
 
     # Labels whose size at the class axis is unknown while tracing (TensorFlow's ``None`` dims) are
     # read when the graph runs: ``runtime_shape`` gives the size, ``cond`` branches on it, ``guard``

@@ -42,6 +42,7 @@ class JaxBackend(Backend):
     name = "jax"
     modules = ("jax", "jaxlib")
     one_hot_reads_ids = False  # jax.nn.one_hot gives zero rows out of range
+    defers_checks = True  # on a GPU or TPU, checks start an asynchronous copy of their verdict
 
     def __init__(self, module: Any) -> None:
         self.jax = module
@@ -175,6 +176,10 @@ class JaxBackend(Backend):
 
     def to_bool(self, x: Any) -> bool:
         return bool(x)
+
+    def read_later(self, flag: Any) -> Any:
+        flag.copy_to_host_async()  # bool() of it then waits for this array only, not the whole queue
+        return flag
 
     def logsumexp(self, x: Any, axis: int) -> Any:
         return self.jax.nn.logsumexp(x, axis=axis)

@@ -26,6 +26,7 @@ class TorchBackend(Backend):
     name = "torch"
     modules = ("torch",)
     sparse_ce_checks_ids = True  # F.cross_entropy on the CPU: "IndexError: Target 7 is out of bounds."
+    defers_checks = True  # on a GPU, checks copy their verdict to pinned memory behind a CUDA event
 
     def __init__(self, module: Any) -> None:
         self.torch = module
@@ -61,7 +62,8 @@ class TorchBackend(Backend):
             return x.shape, x.dtype  # torch.Size is a tuple
         if y.is_meta or y.layout is not strided or y.is_nested:
             return None
-        return x.shape, x.dtype, y.shape, y.dtype
+        # The devices too: a plan made for ids on the logits' device must not serve ids elsewhere.
+        return x.shape, x.dtype, y.shape, y.dtype, x.device, y.device
 
     def unservable(self, x: Any) -> tuple[str, str] | None:
         if x.is_nested:
@@ -186,6 +188,25 @@ class TorchBackend(Backend):
 
     def to_bool(self, x: Any) -> bool:
         return bool(x)
+
+    def read_later(self, flag: Any) -> Any:
+        torch = self.torch
+        if flag.device.type != "cuda":
+            return flag  # host memory (nothing to wait for), or a device without CUDA events: read later
+        # A non-blocking copy into pinned host memory, and an event behind it on the flag's stream:
+        # ``read_now`` waits for that event only, not for the work queued after it.
+        host = torch.empty((), dtype=flag.dtype, pin_memory=True)
+        host.copy_(flag, non_blocking=True)
+        done = torch.cuda.Event()
+        done.record(torch.cuda.current_stream(flag.device))
+        return host, done
+
+    def read_now(self, handle: Any) -> bool:
+        if isinstance(handle, tuple):
+            host, done = handle
+            done.synchronize()
+            return bool(host)
+        return bool(handle)
 
     def logsumexp(self, x: Any, axis: int) -> Any:
         return self.torch.logsumexp(x, dim=axis)

@@ -28,6 +28,7 @@ from labelkit._losses import (
 )
 from labelkit._metrics import accuracy
 from labelkit._ops import align, infer, one_hot, squeeze, to_sparse, validate
+from labelkit._pending import check_pending
 from labelkit._spec import ArgumentError, Spec
 from labelkit.errors import BackendError, LabelkitError, LabelValueError, ShapeMismatchError
 
@@ -50,6 +51,7 @@ __all__ = [
     "backend_of",
     "binary_crossentropy",
     "categorical_crossentropy",
+    "check_pending",
     "count_valid",
     "cross_entropy",
     "diagnose",

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from labelkit import _pending
 from labelkit._spec import ArgumentError, Spec, dtype_kind, fmt_shape
 from labelkit.backends import Backend
 from labelkit.errors import LabelValueError
@@ -102,8 +103,11 @@ def _exact_in_float(value: int, dtype: str) -> bool:
     return a < 1 << bits
 
 
-def should_check(backend: Backend, check_values: Any, *arrays: Any) -> str:
-    """``"eager"`` to check now, ``"graph"`` for in-graph asserts (TF, forced), ``""`` to skip."""
+def should_check(backend: Backend, check_values: Any, *arrays: Any, defer: bool = True) -> str:
+    """``"eager"`` to check now, ``"device"`` to check on the device and read the verdict at the next
+    call (``"auto"`` with the last of ``arrays``, the one checked, outside host memory on a backend that
+    ``defers_checks``; not with ``defer=False``: ``lk.validate`` checks at once), ``"graph"`` for in-graph
+    asserts (TF, forced), ``""`` to skip."""
     if check_values not in ("auto", True, False):
         raise ArgumentError(
             f"check_values: expected 'auto', True or False, got {check_values!r}. Leave it 'auto' to check "
@@ -113,6 +117,8 @@ def should_check(backend: Backend, check_values: Any, *arrays: Any) -> str:
         return ""
     tracing = any(a is not None and backend.is_tracing(a) for a in arrays)
     if not tracing:
+        if defer and check_values == "auto" and backend.defers_checks and not backend.on_host(arrays[-1]):
+            return "device"  # a host read would stall the device's queue (SPEC "Checks on a GPU")
         return "eager"
     if check_values is True and backend.name == "tensorflow":
         return "graph"
@@ -181,7 +187,8 @@ def check_labels(
     """Checks ``labels`` (already squeezed to the element shape for sparse/binary) against ``spec``.
 
     Returns the in-graph assert ops in graph mode (TensorFlow), each failing rule's bool mask in
-    ``"mask"`` mode (see ``label_validity``), else an empty list. With ``found`` (a
+    ``"mask"`` mode (see ``label_validity``), else an empty list. ``"device"`` mode computes those masks
+    and leaves their verdict to the next labelkit call (``labelkit/_pending.py``): no host read. With ``found`` (a
     list, eager mode), every failing rule is appended to it as a dict (``code``, ``message``, ``index``,
     ``value``; ``lo``/``hi``/``num_classes`` for ids out of range) instead of raising on the first.
 
@@ -189,6 +196,14 @@ def check_labels(
       LabelValueError: the first rule that fails, with where and which value (unless ``found`` is given).
     """
     if not mode:
+        return []
+    if mode == "device":
+        masks = check_labels(
+            backend, spec, labels, mode="mask", ignore_index=ignore_index, num_classes=num_classes, name=name
+        )
+        _pending.defer(backend, masks, lambda: check_labels(
+            backend, spec, labels, mode="eager", ignore_index=ignore_index, num_classes=num_classes, name=name
+        ))
         return []
     b = backend
     ck = _Checker(b, mode, name, found)

@@ -16,6 +16,7 @@ import numpy as np
 
 from labelkit._checks import check_labels, validate_ignore_index
 from labelkit._dispatch import get_backend, resolve, unservable
+from labelkit._pending import held
 from labelkit._spec import (
     ArgumentError,
     Spec,
@@ -794,6 +795,7 @@ def _nonfinite_logits(b: Backend, logits: Any, f: str) -> Problem | None:
     return None
 
 
+@held  # never raises on user data: an earlier call's device-side verdict waits for the next call
 def diagnose(
     logits: Any,
     labels: Any,

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from labelkit import _pending
 from labelkit.backends import Backend
 from labelkit.backends.jax import JaxBackend
 from labelkit.backends.numpy import NumpyBackend
@@ -260,13 +261,17 @@ def resolve(
     NumPy arrays, lists and scalars are converted into that framework, on the device of ``primary``
     (or of the first framework array). ``None`` is an error, except for the names in ``optional``,
     whose ``None`` values are left as they are. ndarray subclasses (``np.matrix``...) are read as plain
-    ndarrays.
+    ndarrays. Every labelkit call starts here (or in ``_fast.backend_of_pair``): the verdicts of
+    device-side checks of earlier calls are read first (``labelkit/_pending.py``).
 
     Raises:
       BackendError: an argument is not an array, or two frameworks are mixed, or it is an array
         labelkit cannot serve (a torch sparse or nested tensor).
-      LabelValueError: an argument is a NumPy masked array with masked entries.
+      LabelValueError: an argument is a NumPy masked array with masked entries; or a device-side
+        check of an earlier call failed.
     """
+    if _pending.STATE.records:
+        _pending.surface()
     found: dict[str, Backend | None] = {}
     chosen: Backend | None = None
     chosen_name = ""

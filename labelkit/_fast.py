@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from labelkit import _dispatch
+from labelkit import _dispatch, _pending
 from labelkit._checks import _HOST_CHECK_MAX, _ids_in_range, host_in_range
 from labelkit.backends import Backend
 
@@ -43,7 +43,10 @@ _ALONE: Any = object()
 
 
 def backend_of_pair(a: Any, b: Any = _ALONE) -> Backend | None:
-    """The backend serving ``a`` when it is known and ``b`` (if given) is of the same type; else ``None``."""
+    """The backend serving ``a`` when it is known and ``b`` (if given) is of the same type; else ``None``.
+    A fast path's first step: the verdicts of device-side checks of earlier calls are read here."""
+    if _pending.STATE.records:
+        _pending.surface()
     cls = type(a)
     if b is not _ALONE and type(b) is not cls:
         return None  # mixed types (a list with a tensor...): the general path converts them

@@ -424,9 +424,11 @@ def _sparse_apply(b: Backend, p: Any, logits: Any, labels: Any, check_values: An
     squeeze_axis, c, class_axis, cast, size, ignore, wcast, fused = p
     ids = labels if squeeze_axis is None else b.squeeze(labels, squeeze_axis)
     on_host = b.on_host(ids)
-    if check_values is False and not on_host:
-        # Unchecked ids on a device are never read: ``_sparse_loss`` sanitises them there, element by
-        # element (a NaN mean with the valid elements' gradient, which a fused mean cannot give).
+    if not on_host and (check_values is False or (check_values is not True and b.defers_checks)):
+        # Ids on a device are not read unless asked (check_values=True): unchecked, or checked on the
+        # device with the verdict read at the next call (``labelkit/_pending.py``), ``_sparse_loss``
+        # sanitises them there, element by element (a NaN mean with the valid elements' gradient, which
+        # a fused mean cannot give).
         return MISS
     x = logits if cast is None else b.cast(logits, cast)
     if not fused:

@@ -200,7 +200,9 @@ def _top1_fast(logits: Any, labels: Any, task: str, axis: int, check_values: Any
         return MISS
     squeeze_axis, c, class_axis, cast, size = p
     ids = labels if squeeze_axis is None else b.squeeze(labels, squeeze_axis)
-    if (check_values is False and not b.on_host(ids)) or not ids_in_range(b, ids, c, size):
+    if not b.on_host(ids) and (check_values is False or (check_values is not True and b.defers_checks)):
+        return MISS  # ids on a device are read only when asked (see ``_losses._sparse_apply``)
+    if not ids_in_range(b, ids, c, size):
         return MISS  # an id out of range: the general path raises, or scores it NaN
     if cast is not None:
         ids = b.cast(ids, cast)

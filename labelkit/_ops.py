@@ -40,7 +40,7 @@ class Prepared:
     logits: Any
     labels: Any  # sparse: ids of shape B; binary: targets of shape B; dense: the logits' shape
     raw_labels: Any
-    checked: str  # "eager", "graph" or "" (skipped)
+    checked: str  # "eager", "graph", "device" (verdict read at the next call: computed as unchecked) or ""
     # Labels whose width is read at run time (``spec.deferred``, multiclass): their size at the class
     # axis, and the ``Prepared`` of each reading (``"sparse"``, ``"dense"``), built inside a branch.
     width: Any = None
@@ -234,9 +234,11 @@ def prepare(
     ignore_index: Any = None,
     check_values: Any = "auto",
     want: str | None = None,
+    defer: bool = True,
 ) -> Prepared:
     """Dispatch, inference, squeezing and value checks shared by every function that takes logits.
 
+    ``defer=False``: labels on a device are checked at once, not at the next call (``lk.validate``).
     ``want`` (``"sparse"``, ``"dense"``): the format a fixed-format loss takes. It only decides labels
     whose width is read at run time (checked there); the caller refuses a static mismatch itself. Such
     labels, where both formats are allowed, give a ``Prepared`` to be used through ``decided``.
@@ -259,7 +261,7 @@ def prepare(
                 f"num_classes={num_classes} but the logits have {spec.num_classes} classes on axis "
                 f"{spec.axis}; expected them to agree. Drop num_classes, or give the model {num_classes} outputs."
             )
-    mode = should_check(backend, check_values, logits, labels)
+    mode = should_check(backend, check_values, logits, labels, defer=defer)
     if spec.deferred:
         if want is None:
             p = _read_width(backend, spec, logits, labels, mode, ignore_index, None)
@@ -358,6 +360,7 @@ def validate(
         num_classes=num_classes,
         ignore_index=ignore_index,
         check_values=check_values,
+        defer=False,  # validating is the point of the call: its verdict now, a sync on a GPU
     )
     if p.reading is not None and p.checked:
         # Labels whose width is read at run time: each reading's in-graph checks, in its own branch.
@@ -578,6 +581,8 @@ def _one_hot_fast(labels: Any, num_classes: int, axis: int, dtype: Any, check_va
         return MISS
     squeeze_axis, out_axis, out_dtype, size = p
     ids = labels if squeeze_axis is None else b.squeeze(labels, squeeze_axis)
+    if check_values is not True and check_values is not False and b.defers_checks and not b.on_host(ids):
+        return MISS  # "auto": ids on a device are checked there, by the general path (no read)
     if check_values is False and not (b.one_hot_reads_ids and b.on_host(ids)):
         in_range = False  # no read: the framework's one-hot gives zero rows, or the ids are on a device
     else:

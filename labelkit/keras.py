@@ -21,6 +21,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from labelkit import _pending
 from labelkit._checks import label_validity, should_check, validate_ignore_index
 from labelkit._dispatch import get_backend
 from labelkit._distributed import valid_mask
@@ -249,6 +250,12 @@ class CrossEntropy(keras.losses.Loss):
             self._behind = None
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
+        if _pending.STATE.records:
+            _pending.surface()  # device-side checks of earlier calls (labelkit/_pending.py)
+        with _pending.holding():  # the loss, then the mask: one call, whose checks the next call reads
+            return self._losses(y_true, y_pred)
+
+    def _losses(self, y_true: Any, y_pred: Any) -> Any:
         kw: dict[str, Any] = {"task": self.task, "axis": self.axis}
         from_logits = self.from_logits
         logits = self._behind

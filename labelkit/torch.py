@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from labelkit import _fast
+from labelkit import _fast, _pending
 from labelkit._checks import validate_ignore_index
 from labelkit._losses import _check_args, _fast_args, _run, _sparse_apply, _sparse_lookup
 from labelkit._spec import ArgumentError, CheckValues, Reduction, Task, check_task
@@ -170,6 +170,8 @@ class CrossEntropyLoss(torch.nn.Module):
         # A training step repeats the last call: same tensor types, shapes and dtypes, same arguments.
         # Then the plan the general path's functions made for it (kept by ``_remember``) answers at once:
         # the read of the ids and the kernel (``_sparse_apply``, as ``lk.cross_entropy``'s eager plan).
+        if _pending.STATE.records:
+            _pending.surface()  # device-side checks of earlier calls (labelkit/_pending.py)
         last = None if torch.compiler.is_compiling() else self.__dict__.get("_lk_last")
         if last is not None and _fast.ENABLED:
             e = last.entry

@@ -83,17 +83,19 @@ def sparse_calls(draw: Any) -> tuple[np.ndarray, np.ndarray, int, int, str, bool
 def ids_on_a_device(backend: Any, device: bool) -> Iterator[None]:
     """With ``device``, the backend reports every array as off the host, so that the fast path takes its
     device flow (kernel first, then one read; no read with checks off) on this CPU. NumPy arrays are
-    always on the host: it is left as it is."""
+    always on the host: it is left as it is. The checks read at once here, as on a backend that does not
+    defer them (``Backend.defers_checks``); the deferred flow is tested in tests/test_device_checks.py."""
     if not device or backend.name == "numpy":
         yield
         return
     cls = type(get_backend(backend.to_backend(np.zeros(1))))
-    saved = cls.on_host
+    saved = cls.on_host, cls.defers_checks
     cls.on_host = lambda self, x: False
+    cls.defers_checks = False
     try:
         yield
     finally:
-        cls.on_host = saved
+        cls.on_host, cls.defers_checks = saved
 
 
 @given(case=sparse_calls(), check=st.sampled_from(CHECKS), device=st.booleans())
