@@ -356,6 +356,8 @@ def _sparse_plan(
     shape: tuple[Any, ...] = b.shape(logits)  # sizes (int | None); all ints past the check below
     if dtype_kind(b.dtype_name(labels)) not in ("i", "u") or None in shape or 0 in shape:
         return None  # float ids are checked for being whole; an empty batch's mean is 0, not 0/0
+    if b.on_host(logits) != b.on_host(labels):
+        return None  # ids in host memory with logits on a device: the kernel takes one device (the key has both)
     dtype = _compute_dtype(b, logits)
     wcast = None
     if weight is not None:
