@@ -10,6 +10,7 @@ from labelkit.backends import EYE_MAX, Backend, cached_identity
 __all__ = ["TorchBackend"]
 
 _DTYPE_NAMES: dict[Any, str] = {}
+_REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}  # torch's reduction enum (torch.nn._reduction.get_enum)
 
 def _eye(backend: TorchBackend, n: int, dtype: str, device: Any) -> Any:
     """The ``n × n`` identity of ``dtype`` on the CPU ``device``, made once (at most 512 KiB, float64)."""
@@ -35,6 +36,11 @@ class TorchBackend(Backend):
         functorch = getattr(module._C, "_functorch", None)
         self._wrapped = getattr(functorch, "is_functorch_wrapped_tensor", None) or (lambda x: False)
         self._strided = module.strided
+        # What torch.jit.is_tracing() and F.cross_entropy call, without their Python layers (a training
+        # step calls them once each: ~0.6 µs less per step). Both are torch's C bindings, which dispatch
+        # tensor subclasses and TorchFunctionModes as F.cross_entropy does.
+        self._jit_tracing = module._C._is_tracing
+        self._ce = getattr(module._C._nn, "cross_entropy_loss", None)
 
     def owns(self, x: Any) -> bool:
         return isinstance(x, self.torch.Tensor)
@@ -54,8 +60,8 @@ class TorchBackend(Backend):
         strided = self._strided
         # Sparse and nested tensors take the general path, which refuses them by name (``unservable``).
         if (
-            torch.compiler.is_compiling() or torch.jit.is_tracing() or x.is_meta or x.layout is not strided
-            or x.is_nested
+            x.is_meta or x.layout is not strided or x.is_nested or torch.compiler.is_compiling()
+            or self._jit_tracing()
         ):
             return None
         if y is None:
@@ -270,6 +276,9 @@ class TorchBackend(Backend):
             return out.reshape(ids.shape) if reduction == "none" else out
         if axis != 1:
             logits = self.torch.movedim(logits, axis, 1)
+        if self._ce is not None:  # F.cross_entropy's own call (smoothing 0.0), without its Python layer
+            out: Any = self._ce(logits, ids, weight, _REDUCTIONS[reduction], ignore, 0.0)
+            return out
         return self.F.cross_entropy(logits, ids, weight=weight, ignore_index=ignore, reduction=reduction)
 
     def sparse_nll(self, logits: Any, ids: Any, axis: int) -> Any:

@@ -61,6 +61,10 @@ def _in_module_words(exc: ShapeMismatchError) -> ShapeMismatchError | None:
     return new
 
 
+# The module's arguments that its remembered plan depends on: assigning one drops the plan.
+_PLAN_ARGS = frozenset({"weight", "ignore_index", "reduction", "label_smoothing", "axis", "task", "check_values"})
+
+
 class _LastCall:
     """The last call's eager plan, kept by a ``CrossEntropyLoss`` (a cache, not state: a copy or a pickle
     of the module starts without it)."""
@@ -107,8 +111,10 @@ class CrossEntropyLoss(torch.nn.Module):
         e.g. ``axis=-1`` for channels-last ``(N, T, C)`` or ``(N, H, W, C)`` logits; the target then
         has the input's shape without that axis (class ids), with it at size 1, or the input's shape.
       task: keyword-only; ``"auto"`` (default), ``"multiclass"``, ``"binary"`` or ``"multilabel"``.
-      check_values: keyword-only; ``"auto"`` checks label values on concrete tensors (one host read per
-        rule) and skips them under ``torch.compile``; ``False`` never checks.
+      check_values: keyword-only; ``"auto"`` checks label values on concrete tensors and skips them under
+        ``torch.compile``: ids in host memory are read once; ids on a GPU are checked on the GPU without
+        a blocking sync, and a failure is raised by the next call (or ``lk.check_pending()``); ``True``
+        checks at once; ``False`` never checks.
 
     Shape:
       - input: ``(N, C)``, ``(C,)`` (one unbatched example, as in PyTorch) or ``(N, C, d1, ..., dK)``;
@@ -172,13 +178,13 @@ class CrossEntropyLoss(torch.nn.Module):
         # the read of the ids and the kernel (``_sparse_apply``, as ``lk.cross_entropy``'s eager plan).
         if _pending.STATE.records:
             _pending.surface()  # device-side checks of earlier calls (labelkit/_pending.py)
+        # (Assigning an argument drops the plan: ``__setattr__``. ``.to()`` replaces the weight buffer
+        # without it: the weight is compared by identity.)
         last = None if torch.compiler.is_compiling() else self.__dict__.get("_lk_last")
         if last is not None and _fast.ENABLED:
             e = last.entry
             if (
                 e is not None and type(input) is e[0] and type(target) is e[0] and self._buffers.get("weight") is e[4]
-                and self.ignore_index is e[5] and self.reduction is e[6] and self.label_smoothing is e[7]
-                and self.axis is e[8] and self.task is e[9] and self.check_values is e[10]
                 and e[1].eager_key(input, target) == e[2]
             ):
                 out = _sparse_apply(e[1], e[3], input, target, e[10], e[4], e[6])
@@ -241,6 +247,11 @@ class CrossEntropyLoss(torch.nn.Module):
         if found is not None:
             b, key, p = found
             holder.entry = (type(input), b, key, p, weight, ignore, reduction, eps, axis, task, check)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in _PLAN_ARGS:
+            self.__dict__.pop("_lk_last", None)  # the remembered plan was made for the old value
 
     def extra_repr(self) -> str:
         parts = [f"ignore_index={self.ignore_index}", f"reduction={self.reduction!r}"]
