@@ -47,13 +47,13 @@ class TorchBackend(Backend):
 
     def is_tracing(self, x: Any) -> bool:
         torch = self.torch
-        if torch.compiler.is_compiling() or torch.jit.is_tracing():
+        if torch.compiler.is_compiling() or self._jit_tracing():
             return True
         if not isinstance(x, torch.Tensor):
             return False
         # FakeTensor / meta tensors carry no values, nor do torch.func's wrappers (vmap's batched
         # tensors, grad's and jacrev's tracking tensors): reading one raises "Cannot access data pointer".
-        return x.device.type == "meta" or self._wrapped(x)
+        return x.is_meta or self._wrapped(x)
 
     def eager_key(self, x: Any, y: Any = None) -> Any:
         torch = self.torch
@@ -277,8 +277,7 @@ class TorchBackend(Backend):
         if axis != 1:
             logits = self.torch.movedim(logits, axis, 1)
         if self._ce is not None:  # F.cross_entropy's own call (smoothing 0.0), without its Python layer
-            out: Any = self._ce(logits, ids, weight, _REDUCTIONS[reduction], ignore, 0.0)
-            return out
+            return self._ce(logits, ids, weight, _REDUCTIONS[reduction], ignore, 0.0)
         return self.F.cross_entropy(logits, ids, weight=weight, ignore_index=ignore, reduction=reduction)
 
     def sparse_nll(self, logits: Any, ids: Any, axis: int) -> Any:

@@ -32,6 +32,15 @@ def test_runs_on_the_requested_keras_backend(report: dict[str, Any], request: py
     assert report["backend_of_loss"] == backend
 
 
+def test_integer_ids_are_not_rounded_through_float32(report: dict[str, Any]) -> None:
+    """Keras casts y_true to the loss's float dtype; labelkit's loss reads integer ids as they came, so an id
+    above 2**24 (which float32 rounds to a neighbour) picks its own class."""
+    c = 2**24 + 2
+    expected = -(5.0 - (5.0 + np.log1p((c - 1) * np.exp(-5.0))))  # -log softmax of the class ahead by 5
+    # (float32 sums of 2**24 terms: torch is 8e-4 off; the rounded id would give 16.6, 43 % off.)
+    assert report["id_above_2_24"] == pytest.approx(expected, rel=5e-3)
+
+
 def test_dense_1000_on_column_labels_trains_like_sparse_categorical_crossentropy(report: dict[str, Any]) -> None:
     ours, theirs = report["fit"]["labelkit"], report["fit"]["keras"]
     assert ours[-1] < ours[0], f"the loss did not decrease: {ours}"

@@ -180,6 +180,13 @@ def main() -> None:
         "one_row": [float(CrossEntropy()(np.array([3]), near_softmax_one_row)),
                     float(scce(np.array([3]), near_softmax_one_row))],
     }
+    # Integer ids reach labelkit as integers: Keras casts y_true to float32, where 2**24 + 1 rounds to
+    # 2**24 (another class). Logits (1, 2**24 + 2), the last class ahead by 5.
+    big = 2**24 + 2
+    z_big = np.zeros((1, big), "float32")
+    z_big[0, big - 1] = 5.0
+    out["id_above_2_24"] = float(CrossEntropy()(np.array([big - 1]), z_big))
+    del z_big
     out["inside_fit"] = inside_fit()
     out["training_program"] = training_program()
     print("RESULT " + json.dumps(out))
