@@ -17,10 +17,13 @@ labelkit keeps three promises, and this package is where they are kept:
 A backend may implement an optional fast primitive (``sparse_nll``: the fused sparse cross-entropy
 kernel, and ``sparse_nll_mean``: the same kernel reducing to its mean; ``sparse_ce``: the kernel with
 class weights, an ignored id and a reduction in one call, as PyTorch's ``F.cross_entropy``;
-``one_hot``: the framework's one-hot op); ``labelkit/`` uses it when present and falls back to
-``log_softmax`` + ``take_along_axis`` (a sum and a division; a comparison with ``arange``).
-``eager_key``, ``on_host`` and ``to_list`` serve the eager fast path (``labelkit/_fast.py``): a key to
-remember one call's decisions by, and a way to read small integer ids without a device sync.
+``one_hot``: the framework's one-hot op; ``top_k_hit``: the framework's top-k kernel, with where its
+answer is sure); ``labelkit/`` uses it when present and falls back to ``log_softmax`` +
+``take_along_axis`` (a sum and a division; a comparison with ``arange``; the rank counted over the
+classes). ``eager_key``, ``on_host`` and ``to_list`` serve the eager fast path (``labelkit/_fast.py``):
+a key to remember one call's decisions by, and a way to read small integer ids without a device sync.
+``defers_checks``, ``read_later`` and ``read_now`` serve the checks on a device
+(``labelkit/_pending.py``): a verdict copied to the host without waiting, read at the next call.
 """
 
 from __future__ import annotations
@@ -300,6 +303,23 @@ class Backend:
         PyTorch's ``F.cross_entropy`` and labelkit's loss alike. The default has no such kernel and
         returns ``NotImplemented``: labelkit then composes the loss from the other primitives. A backend
         may also return ``NotImplemented`` for arguments its kernel cannot serve.
+        """
+        return NotImplemented
+
+    def top_k_hit(self, x: Any, target: Any, axis: int, k: int) -> Any:
+        """The framework's top-k kernel's answer to "is ``target`` among the ``k`` largest of ``x`` along
+        ``axis``", with where that answer is sure, or ``NotImplemented``.
+
+        ``x``: float logits with ``C`` classes at ``axis``; ``target``: ids in ``[0, C)`` of the default
+        int, of shape ``S`` (``x`` without ``axis``); ``1 < k < C``. Returns ``(hit, sure)``, two bool
+        arrays of shape ``S``: wherever ``sure`` holds, ``hit`` must equal labelkit's rule (the rank of
+        the target, counting greater values, NaN above every number, then equal ones at smaller indices,
+        is below ``k``; a NaN target counts the NaNs at smaller indices only). Where it does not hold
+        (ties straddling the k-th place, NaN or infinite logits where the kernel reads them otherwise),
+        labelkit recomputes the rank from the other primitives: concretely after one read of
+        ``any(~sure)`` on host arrays, with ``cond`` while tracing where the framework branches in-graph,
+        and never on a device without tracing (that read would block). The default has no kernel and
+        returns ``NotImplemented``, as may a backend for dtypes its kernel does not take.
         """
         return NotImplemented
 

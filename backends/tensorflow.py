@@ -241,6 +241,42 @@ class TensorflowBackend(Backend):
             return tf.reduce_mean(nll)
         return tf.reduce_sum(nll) / denom
 
+    def top_k_hit(self, x: Any, target: Any, axis: int, k: int) -> Any:
+        # tf.math.in_top_k counts the classes strictly greater than the target's logit, G (a scan that
+        # stops past k), and answers [G < k] on rows free of NaN and infinities (False on the others). It
+        # is labelkit's [G + E_before < k] where no class ties the target: sure where it says no (on a
+        # finite row), or where the classes at least as large as the target, G + E + 1, are at most k.
+        # Non-finite rows are flagged by their sum (one pass; an overflowing sum flags a finite row too).
+        tf = self.tf
+        if x.dtype in (tf.float16, tf.bfloat16):
+            x = tf.cast(x, tf.float32)  # exact
+        elif x.dtype != tf.float32:  # in_top_k takes float32 only; float64 would round
+            return NotImplemented
+        if target.dtype not in (tf.int32, tf.int64):
+            target = tf.cast(target, tf.int64)
+        if axis != x.shape.rank - 1:
+            x = self.moveaxis(x, axis, -1)
+        c = x.shape[-1]
+        if c is None or k >= 2**24:  # classes unknown while tracing; counts a float32 sum would round
+            return NotImplemented
+        rows = tf.reshape(x, (-1, c))
+        ids = tf.reshape(target, (-1,))
+        hit = tf.math.in_top_k(ids, rows, k)
+        xt = tf.gather(rows, ids, axis=1, batch_dims=1)
+        finite = tf.math.is_finite(tf.reduce_sum(rows, 1))
+        inside = tf.where(hit)[:, 0] if tf.executing_eagerly() else None
+        if inside is not None and 8 * inside.shape[0] <= rows.shape[0]:
+            # Eager (labelkit asks on host only), few targets in (an untrained model, many classes): ties
+            # matter only where the kernel says in, and are counted on those rows only.
+            part = tf.gather(rows, inside) >= tf.gather(xt, inside)[:, None]
+            few = tf.reduce_sum(tf.cast(part, tf.float32), 1) <= k
+            sure = finite & tf.tensor_scatter_nd_update(~hit, inside[:, None], few)
+        else:
+            at_least = tf.reduce_sum(tf.cast(rows >= xt[:, None], tf.float32), 1)  # G + E + 1, exact below 2**24
+            sure = finite & (~hit | (at_least <= k))
+        shape = tf.shape(target)
+        return tf.reshape(hit, shape), tf.reshape(sure, shape)
+
     def one_hot(self, ids: Any, num_classes: int, axis: int, dtype: str) -> Any:
         if dtype == "bool":  # tf.one_hot has no bool output
             return super().one_hot(ids, num_classes, axis, dtype)

@@ -291,3 +291,24 @@ class TorchBackend(Backend):
         if axis != 1:
             logits = self.torch.movedim(logits, axis, 1)
         return self.F.cross_entropy(logits, ids, reduction="none")
+
+    def top_k_hit(self, x: Any, target: Any, axis: int, k: int) -> Any:
+        # torch.topk's values do not depend on how it breaks ties (its indices do), and rank NaN above
+        # every number, as labelkit does. With v the k-th largest and w the (k+1)-th: a target above v is
+        # in, one below v is out, one equal to v is in when w is below v; sure except where the target,
+        # v and w are all equal (a tie straddling the k-th place). Equal: ==, or both NaN.
+        torch = self.torch
+        if not x.is_floating_point():
+            return NotImplemented
+        if axis != x.dim() - 1:
+            x = torch.movedim(x, axis, -1)
+        if target.dtype is not torch.int64:
+            target = target.long()
+        top = torch.topk(x, k + 1, dim=-1).values
+        v, w = top[..., k - 1], top[..., k]
+        xt = torch.take_along_dim(x, target.unsqueeze(-1), -1).squeeze(-1)
+        nan_t, nan_v = torch.isnan(xt), torch.isnan(v)
+        at_v = (xt == v) | (nan_t & nan_v)
+        tied = (w == v) | (torch.isnan(w) & nan_v)
+        hit = (xt > v) | (nan_t & ~nan_v) | (at_v & ~tied)
+        return hit, ~(at_v & tied)

@@ -10,7 +10,8 @@ hand-written accuracy silently wrong cannot happen. Per element ``i`` of the bat
   target (the call a user writes by hand); ``top_k > 1`` counts the classes ranked before the target —
   logits strictly greater, plus equal ones at smaller indices — and compares that rank with ``top_k``,
   with NaN ranked above every number (as NumPy's, PyTorch's and JAX's ``argmax`` rank it) and a NaN
-  target logit counted wrong;
+  target logit ranked after the NaNs at smaller indices only; the framework's top-k kernel answers where
+  it is sure to agree (``Backend.top_k_hit``);
 * binary / multilabel: the prediction is ``sigmoid(z) > threshold``, computed as ``z > logit(threshold)``
   (the same comparison without rounding in ``sigmoid``), or ``p > threshold`` for probabilities; the
   target is ``t > 0.5``; a multilabel element scores the fraction of its C classes that agree.
@@ -108,9 +109,32 @@ def _targets(p: Prepared, ignore_index: int | None) -> tuple[Any, Any, Any]:
 
 def _in_top_k(b: Backend, x: Any, target: Any, axis: int, c: int, top_k: int) -> Any:
     """Bool of shape ``S``: ``target`` (ids in ``[0, C)``) is among the ``top_k`` largest of ``x`` along
-    ``axis``. The rank counts the classes before the target: greater values (NaN is greater than every
-    number: ``not x <= x_t``), then equal ones at smaller indices. A NaN target logit ranks after the NaNs
-    at smaller indices only, as ``argmax`` picks the first NaN: the rank never falls as ``top_k`` grows."""
+    ``axis`` (``1 < top_k < C``). The rank counts the classes before the target: greater values (NaN is
+    greater than every number), then equal ones at smaller indices. A NaN target logit
+    ranks after the NaNs at smaller indices only, as ``argmax`` picks the first NaN: the rank never falls
+    as ``top_k`` grows.
+
+    The framework's top-k kernel answers where the backend has one (``Backend.top_k_hit``) and it is sure;
+    where it is not (a tie at the k-th place, NaN), the rank is counted (``_ranked_in_top_k``): after one
+    read of a flag on host arrays, in-graph (``cond``) while tracing TensorFlow. Elsewhere (arrays on a
+    device, ``jit``, ``torch.compile``) the rank is counted without asking the kernel: no host read."""
+    tracing = b.is_tracing(x) or b.is_tracing(target)
+    if (b.runtime_shape(x) is not None) if tracing else b.on_host(x):
+        out = b.top_k_hit(x, target, axis, top_k)
+        if out is not NotImplemented:
+            hit, sure = out
+            unsure = b.any(~sure)
+            if tracing:
+                return b.cond(unsure, lambda: _ranked_in_top_k(b, x, target, axis, c, top_k), lambda: hit)
+            if not b.to_bool(unsure):
+                return hit
+    return _ranked_in_top_k(b, x, target, axis, c, top_k)
+
+
+def _ranked_in_top_k(b: Backend, x: Any, target: Any, axis: int, c: int, top_k: int) -> Any:
+    """``_in_top_k`` from the backends' generic primitives: the rank of the target, counted over the
+    ``(*S, C)`` comparisons with the classes (the rule that ``Backend.top_k_hit`` answers must match):
+    greater values or NaN (for a number), equal ones or NaN (for a NaN) at smaller indices."""
     where = b.expand_dims(target, axis)
     xt = b.take_along_axis(x, where, axis)
     classes = b.arange(c, target)
@@ -120,8 +144,9 @@ def _in_top_k(b: Backend, x: Any, target: Any, axis: int, c: int, top_k: int) ->
     if b.dtype_name(classes) != b.dtype_name(target):
         classes = b.cast(classes, b.dtype_name(target))
     earlier = classes < where
-    nan_target = xt != xt
-    before = (~(x <= xt) & ~nan_target) | (((x == xt) | (nan_target & (x != x))) & earlier)
+    nan_x, nan_target = x != x, xt != xt
+    # No negated comparison: TensorFlow's graph optimizer rewrites not(x <= y) as x > y, false for NaN.
+    before = (((x > xt) | nan_x) & (xt == xt)) | (((x == xt) | (nan_target & nan_x)) & earlier)
     return b.sum(b.cast(before, "int32"), axis) < top_k
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import labelkit as lk
@@ -435,6 +435,159 @@ def test_bad_arguments_are_named(backend: Any, kw: dict[str, Any], match: str) -
 def test_top_k_with_binary_logits_says_it_is_multiclass_only(backend: Any) -> None:
     with pytest.raises(lk.ArgumentError, match=r"top_k=2: the task is binary.*pass task='multiclass'"):
         lk.accuracy(float_input(backend, Z[:, :1]), backend.to_backend(Y > 1), top_k=2)
+
+
+# --- top_k > 1 on the framework's top-k kernel (Backend.top_k_hit) -------------------------------
+
+NAN_NEG = -np.float32(np.nan)  # a NaN with its sign bit set, as x86 computes one (inf - inf)
+# Rows of 5 classes whose ranks the kernels could read otherwise: ties straddling the k-th place, all
+# equal, NaN (the target's or another class'), infinities, -0 against 0; and one row without ties.
+KERNEL_ROWS = np.array([
+    [1.0, 3.0, 3.0, 3.0, 0.0],
+    [0.0, 0.0, 0.0, 0.0, 0.0],
+    [2.0, 2.0, 1.0, 2.0, 2.0],
+    [np.nan, 1.0, np.nan, 2.0, 0.0],
+    [1.0, NAN_NEG, 3.0, np.nan, 2.0],
+    [np.inf, np.nan, np.inf, 1.0, -np.inf],
+    [-np.inf, -np.inf, 1.0, -np.inf, np.inf],
+    [-0.0, 0.0, -0.0, 1.0, 1.0],
+    [2.0, -1.0, 0.5, 3.0, 1.0],
+], "float32")
+
+
+def _every_target(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row once per class: logits ``(R * C, C)`` and the targets ``0..C-1`` of each."""
+    c = rows.shape[1]
+    return np.repeat(rows, c, axis=0), np.tile(np.arange(c), len(rows))
+
+
+def _native_backend(x: Any) -> Any:
+    from labelkit._dispatch import get_backend
+
+    return get_backend(x)
+
+
+@pytest.mark.parametrize("top_k", [2, 3, 4, 5, 6])
+def test_top_k_on_ties_nan_and_infinities_matches_the_oracle(backend: Any, top_k: int) -> None:
+    z, y = _every_target(KERNEL_ROWS)
+    out = lk.accuracy(float_input(backend, z), backend.to_backend(y), top_k=top_k, reduction="none")
+    assert_equal_result(backend, out, oracle(LabelCase("sparse", z, y), z, top_k=top_k, reduction="none"))
+
+
+@pytest.mark.parametrize("top_k", [2, 3])
+def test_top_k_channels_first_with_ignored_ids_matches_the_oracle(backend: Any, top_k: int) -> None:
+    z = np.moveaxis(KERNEL_ROWS.reshape(3, 3, 5), -1, 1)  # (N, C, W) = (3, 5, 3)
+    y = np.array([[2, -100, 0], [3, 1, -100], [4, 2, 1]])
+    case = LabelCase("sparse", z, y, axis=1, ignore_index=-100)
+    for reduction in ("none", "mean"):
+        out = lk.accuracy(float_input(backend, z), backend.to_backend(y), axis=1, top_k=top_k, ignore_index=-100,
+                          reduction=reduction)
+        assert_equal_result(backend, out, oracle(case, z, top_k=top_k, reduction=reduction))
+
+
+@pytest.mark.parametrize("targets", ["spread", "argmax"])
+def test_the_kernel_answers_where_the_backend_has_one(backend: Any, targets: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """PyTorch (torch.topk) and TensorFlow (in_top_k) answer top_k > 1 on logits without ties or NaN
+    with no rank count over (N, C), whether few targets are in (TensorFlow then counts ties on those
+    rows only) or all are; NumPy and JAX (whose fused rank count under jit is faster than lax.top_k)
+    count the rank."""
+    from labelkit import _metrics
+
+    z = np.random.default_rng(3).standard_normal((64, 50)).astype("float32")
+    y = np.arange(64) % 50 if targets == "spread" else z.argmax(-1)
+    x, t = float_input(backend, z), backend.to_backend(y)
+    b = _native_backend(x)
+    out = b.top_k_hit(x, b.cast(t, b.default_int()), 1, 5)
+    if backend.name in ("numpy", "jax"):
+        assert out is NotImplemented
+        return
+    hit, sure = (as_f64(backend, a) for a in out)
+    assert sure.all()
+    expected = oracle(LabelCase("sparse", z, y), z, top_k=5, reduction="none")
+    np.testing.assert_array_equal(hit, expected)
+
+    def counted(*args: Any) -> Any:
+        raise AssertionError("the rank was counted where the kernel was sure")
+
+    monkeypatch.setattr(_metrics, "_ranked_in_top_k", counted)
+    assert_equal_result(backend, lk.accuracy(x, t, top_k=5, reduction="none"), expected)
+
+
+def test_top_k_off_host_reads_nothing_and_asks_no_kernel(backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Arrays on a device (simulated: ``on_host`` false): the kernel's answer would need a read of its
+    ``sure`` flag, a blocking sync, so the rank is counted instead, with no read."""
+    z, y = _every_target(KERNEL_ROWS)
+    x, t = float_input(backend, z), backend.to_backend(y)
+    b = _native_backend(x)
+
+    def refused(*args: Any) -> Any:
+        raise AssertionError("asked off host")
+
+    monkeypatch.setattr(type(b), "on_host", lambda self, a: False)
+    monkeypatch.setattr(type(b), "top_k_hit", refused)
+    monkeypatch.setattr(type(b), "to_bool", refused)
+    out = lk.accuracy(x, t, top_k=3, reduction="none", check_values=False)
+    assert_equal_result(backend, out, oracle(LabelCase("sparse", z, y), z, top_k=3, reduction="none"))
+
+
+SPECIAL = (np.nan, NAN_NEG, np.inf, -np.inf, 0.0, -0.0)
+
+
+@given(data=st.data())
+def test_the_kernel_path_equals_the_rank_count(backend: Any, data: st.DataObject) -> None:
+    """Property: ``_in_top_k`` (the kernel where the backend has one and is sure) equals the rank counted
+    from the generic primitives, and the kernel's answer equals it wherever the kernel says it is sure,
+    on rounded logits (ties) with NaN, infinities and signed zeros dropped in, along any class axis."""
+    from labelkit._metrics import _in_top_k, _ranked_in_top_k
+
+    case = data.draw(tied_label_cases(formats=("sparse",)), label="case")
+    z = case.logits.copy()
+    flat = z.reshape(-1)
+    spots = data.draw(st.lists(st.integers(0, flat.size - 1), max_size=4), label="spots")
+    for i in spots:
+        flat[i] = data.draw(st.sampled_from(SPECIAL), label="special")
+    ax = case.axis % z.ndim
+    c = z.shape[ax]
+    assume(c >= 3)  # top_k in (1, C)
+    top_k = data.draw(st.integers(2, c - 1), label="top_k")
+    ids = np.clip(np.where(case.labels >= 0, case.labels, 0), 0, c - 1).astype("int64")
+    x = float_input(backend, z)
+    b = _native_backend(x)
+    t = b.cast(backend.to_backend(ids), b.default_int())
+    ranked = as_f64(backend, _ranked_in_top_k(b, x, t, ax, c, top_k))
+    np.testing.assert_array_equal(as_f64(backend, _in_top_k(b, x, t, ax, c, top_k)), ranked)
+    out = b.top_k_hit(x, t, ax, top_k)
+    if out is not NotImplemented:
+        hit, sure = (as_f64(backend, a).astype(bool) for a in out)
+        np.testing.assert_array_equal(hit[sure], ranked.astype(bool)[sure])
+    expected = oracle(LabelCase("sparse", z, ids, axis=case.axis), z, top_k=top_k, reduction="none")
+    np.testing.assert_array_equal(ranked, expected)
+
+
+def test_tf_function_top_k_takes_the_kernel_or_the_rank_count_in_graph() -> None:
+    tf = backend_named("tensorflow").module
+    z, y = _every_target(KERNEL_ROWS)
+    calm = np.random.default_rng(4).standard_normal((45, 5)).astype("float32")
+    for jit in (False, True):
+        @tf.function(jit_compile=jit, input_signature=[tf.TensorSpec((None, 5)), tf.TensorSpec((None,), tf.int64)])
+        def f(z: Any, y: Any) -> Any:
+            return lk.accuracy(z, y, top_k=3, reduction="none")
+
+        for logits in (z, calm):  # ties and NaN: the in-graph branch to the rank count; none: the kernel
+            expected = oracle(LabelCase("sparse", logits, y), logits, top_k=3, reduction="none")
+            assert f(tf.constant(logits), tf.constant(y)).numpy().tolist() == expected.tolist()
+
+
+def test_jax_jit_top_k_on_ties_and_nan() -> None:
+    backend_named("jax")
+    import jax
+    import jax.numpy as jnp
+
+    z, y = _every_target(KERNEL_ROWS)
+    f = jax.jit(lambda z, y: lk.accuracy(z, y, top_k=3, reduction="none"))
+    expected = oracle(LabelCase("sparse", z, y), z, top_k=3, reduction="none")
+    assert np.asarray(f(jnp.asarray(z), jnp.asarray(y))).tolist() == expected.tolist()
 
 
 # --- the three compilers -------------------------------------------------------------------------
