@@ -29,22 +29,26 @@ from labelkit._losses import (
 from labelkit._metrics import accuracy
 from labelkit._ops import align, infer, one_hot, squeeze, to_sparse, validate
 from labelkit._pending import check_pending
-from labelkit._spec import ArgumentError, Spec
+from labelkit._spec import AlignTo, ArgumentError, CheckValues, Reduction, Spec, Task
 from labelkit.errors import BackendError, LabelkitError, LabelValueError, ShapeMismatchError
 
 # The one place the version is written: pyproject.toml reads it (``[tool.setuptools.dynamic]``).
 __version__ = "0.1.0"
 
 __all__ = [
+    "AlignTo",
     "ArgumentError",
     "BackendError",
+    "CheckValues",
     "Diagnosis",
     "LabelValueError",
     "LabelkitError",
     "LossChoice",
     "Problem",
+    "Reduction",
     "ShapeMismatchError",
     "Spec",
+    "Task",
     "accuracy",
     "align",
     "available_backends",
@@ -66,11 +70,16 @@ __all__ = [
     "validate",
 ]
 
+# The argument types (``Literal``s) that annotations may use: ``def step(reduction: lk.Reduction)``.
+_TYPE_ALIASES = ("AlignTo", "CheckValues", "Reduction", "Task")
+
 # Inside a tf.function, autograph would re-write every labelkit function it meets (seconds on the first
 # trace, for control flow that only ever reads static shapes). An ``autograph_info__`` attribute marks a
 # callable as an autograph artifact, which autograph calls unconverted; TensorFlow is not imported.
 for _name in __all__:
     _obj = globals()[_name]
-    if callable(_obj) and not (isinstance(_obj, type) and issubclass(_obj, BaseException)):
+    if _name not in _TYPE_ALIASES and callable(_obj) and not (
+        isinstance(_obj, type) and issubclass(_obj, BaseException)
+    ):
         _obj.autograph_info__ = frozenset()
 del _name, _obj

@@ -49,6 +49,14 @@ USER_CODE = textwrap.dedent(
     ids = lk.align(logits, labels, to="sparse", check_values="auto")
     spec = lk.infer(logits, labels, task="auto")
     rows = lk.one_hot(labels, 3, check_values=True)
+
+
+    def loss_for(reduction: lk.Reduction, task: lk.Task, check: lk.CheckValues, to: lk.AlignTo) -> object:
+        lk.align(logits, labels, to=to)
+        return lk.cross_entropy(logits, labels, reduction=reduction, task=task, check_values=check)
+
+
+    mode: lk.Reduction = "avg"  # line 36: the exported aliases type the user's own code
     """
 )
 
@@ -82,7 +90,7 @@ def test_a_users_checker_reports_wrong_argument_values(tmp_path):
         m = re.match(r"user\.py:(\d+): error: (.*)", line)
         if m:
             errors.setdefault(int(m[1]), []).append(m[2])
-    assert sorted(errors) == [9, 10, 11, 12, 22], run.stdout + run.stderr
+    assert sorted(errors) == [9, 10, 11, 12, 22, 36], run.stdout + run.stderr
     assert re.search(r'"reduction" to "cross_entropy" has incompatible type "Literal\[\'avg\'\]".*\[arg-type\]',
                      errors[9][0])
     assert re.search(r'"to" to "align" has incompatible type "Literal\[\'onehot\'\]"', errors[10][0])
@@ -90,4 +98,5 @@ def test_a_users_checker_reports_wrong_argument_values(tmp_path):
     assert re.search(r'"task" to "accuracy" has incompatible type "Literal\[\'multiclas\'\]"', errors[12][0])
     assert re.search(r'Cannot instantiate abstract class "MyBackend" with abstract attributes "abs", .*\[abstract\]',
                      errors[22][0])
+    assert re.search(r'Incompatible types in assignment \(expression has type "Literal\[\'avg\'\]"', errors[36][0])
     assert run.returncode == 1
