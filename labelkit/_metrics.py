@@ -196,8 +196,8 @@ def _binary(p: Prepared, x: Any, from_logits: bool, threshold: float) -> Any:
 
 def _top1_plan(b: Backend, logits: Any, labels: Any, task: str, axis: int) -> Any:
     """What the general path decides for a plain top-1 mean over integer ids of these shapes and dtypes:
-    ``(squeeze axis or None, C, class axis, cast ids to or None, number of ids)``; ``None`` for any other
-    format, or where the general path has more to say (an empty batch, whose mean is 0)."""
+    ``(squeeze axis or None, the Spec, number of ids)``; ``None`` for any other format, or where the
+    general path has more to say (an empty batch, whose mean is 0)."""
     try:
         spec = _infer(b, logits, labels, task, axis)
     except LabelkitError:
@@ -208,14 +208,13 @@ def _top1_plan(b: Backend, logits: Any, labels: Any, task: str, axis: int) -> An
         or dtype_kind(b.dtype_name(labels)) not in ("i", "u")
     ):
         return None
-    cast = None if b.dtype_name(labels) == b.default_int() else b.default_int()
-    return spec.axis if spec.squeeze else None, spec.num_classes, spec.axis, cast, math.prod(shape) // shape[spec.axis]
+    return spec.axis if spec.squeeze else None, spec, math.prod(shape) // shape[spec.axis]
 
 
 def _top1_fast(logits: Any, labels: Any, task: str, axis: int, check_values: Any) -> Any:
     """``accuracy(logits, labels)`` with every other argument at its default, on concrete arrays, from a
-    plan (see ``labelkit/_fast.py``): one read of the ids, then the argmax compared with them, as
-    ``_multiclass`` does after its checks; ``MISS`` where the general path must answer."""
+    plan (see ``labelkit/_fast.py``): one read of the ids (the check's happy path), then the general
+    path's own computation (``_accuracy``) on them; ``MISS`` where the general path must answer."""
     b = backend_of_pair(logits, labels)
     key = None if b is None else b.eager_key(logits, labels)
     if b is None or key is None:
@@ -223,18 +222,13 @@ def _top1_fast(logits: Any, labels: Any, task: str, axis: int, check_values: Any
     p = plan(("accuracy", b, key, task, axis), _top1_plan, b, logits, labels, task, axis)
     if p is None:
         return MISS
-    squeeze_axis, c, class_axis, cast, size = p
+    squeeze_axis, spec, size = p
     ids = labels if squeeze_axis is None else b.squeeze(labels, squeeze_axis)
     if not b.on_host(ids) and (check_values is False or (check_values is not True and b.defers_checks)):
         return MISS  # ids on a device are read only when asked (see ``_losses._sparse_apply``)
-    if not ids_in_range(b, ids, c, size):
+    if not ids_in_range(b, ids, spec.num_classes, size):
         return MISS  # an id out of range: the general path raises, or scores it NaN
-    if cast is not None:
-        ids = b.cast(ids, cast)
-    pred = b.argmax(logits, class_axis)
-    if b.dtype_name(pred) != b.dtype_name(ids):
-        pred = b.cast(pred, b.dtype_name(ids))
-    return b.sum(b.cast(pred == ids, OUT)) / float(size)
+    return _accuracy(Prepared(b, spec, logits, ids, labels, "eager"), 1, 0.5, True, None, "mean")
 
 
 def accuracy(
