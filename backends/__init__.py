@@ -75,6 +75,9 @@ class Backend:
     # when the ids lie in host memory (PyTorch's CPU kernel does), so that labelkit need not read them
     # first: it catches the error and answers with its own. ``False``: labelkit reads the ids first.
     sparse_ce_checks_ids: bool = False
+    # Whether ``sparse_ce`` takes ``label_smoothing`` > 0 (scaling before summing, as labelkit's loss does).
+    # PyTorch's kernel sums the log-probabilities first: ``False`` there, and smoothing is composed.
+    sparse_ce_smooths: bool = False
     # Whether value checks of arrays outside host memory (``on_host`` false) run without a blocking
     # read when ``check_values="auto"``: the verdict is a 0-d flag read later (``read_later``,
     # ``read_now``), at the next labelkit call (SPEC "Checks on a GPU"). ``False``: they read at once.
@@ -291,7 +294,10 @@ class Backend:
             count *= cast(int, d)  # static: labelkit asks only where the shape is known
         return self.sum(nll) / float(count)
 
-    def sparse_ce(self, logits: Any, ids: Any, axis: int, weight: Any, ignore_index: int | None, reduction: str) -> Any:
+    def sparse_ce(
+        self, logits: Any, ids: Any, axis: int, weight: Any, ignore_index: int | None, reduction: str,
+        label_smoothing: float = 0.0,
+    ) -> Any:
         """The framework's fused sparse cross-entropy with weights, an ignored id and a reduction in one
         call, or ``NotImplemented``.
 
@@ -300,9 +306,12 @@ class Backend:
         logits' dtype. Element ``i`` gives ``w[y_i] · (-log_softmax(logits)[y_i])`` (0 where ``y_i`` is
         ignored); ``"mean"`` divides the sum by ``Σ w[y_i]`` over non-ignored elements (their count
         without weights), which labelkit has made sure is not 0; ``"none"`` has the ids' shape. That is
-        PyTorch's ``F.cross_entropy`` and labelkit's loss alike. The default has no such kernel and
-        returns ``NotImplemented``: labelkit then composes the loss from the other primitives. A backend
-        may also return ``NotImplemented`` for arguments its kernel cannot serve.
+        PyTorch's ``F.cross_entropy`` and labelkit's loss alike. With ``label_smoothing`` ε > 0 (only
+        where ``sparse_ce_smooths``), element ``i`` gives ``(1-ε) w[y_i] (-log_softmax[y_i]) +
+        Σ_c (-ε/C · w_c) log_softmax_c``, the C log-probabilities scaled before they are summed (a sum
+        first overflows to -inf for float32 logits near ±3e38, where this stays finite). The default has
+        no such kernel and returns ``NotImplemented``: labelkit then composes the loss from the other
+        primitives. A backend may also return ``NotImplemented`` for arguments its kernel cannot serve.
         """
         return NotImplemented
 

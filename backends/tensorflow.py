@@ -38,6 +38,7 @@ def _leave_to_itself(tf: Any) -> None:
 class TensorflowBackend(Backend):
     name = "tensorflow"
     modules = ("tensorflow", "tf_keras")
+    sparse_ce_smooths = True  # its eager expression scales the log-probabilities before summing them
     one_hot_reads_ids = False  # tf.one_hot gives zero rows out of range
 
     def __init__(self, module: Any) -> None:
@@ -200,14 +201,17 @@ class TensorflowBackend(Backend):
     def sparse_nll_mean(self, logits: Any, ids: Any, axis: int) -> Any:
         return self.tf.reduce_mean(self.sparse_nll(logits, ids, axis))  # one eager op, not a sum and a division
 
-    def sparse_ce(self, logits: Any, ids: Any, axis: int, weight: Any, ignore_index: int | None, reduction: str) -> Any:
+    def sparse_ce(
+        self, logits: Any, ids: Any, axis: int, weight: Any, ignore_index: int | None, reduction: str,
+        label_smoothing: float = 0.0,
+    ) -> Any:
         # The masked expression a TensorFlow user writes, in as few eager ops as it takes: the fused sparse
         # kernel on the ids with ignored ones set to 0 (TF's CPU kernel raises on an id outside [0, C)),
         # the gathered weights, a select (not a product: an ignored element's loss may be inf) and the
         # sums. Eager calls only: a traced program keeps the general path's composition (whose plain loss,
         # without weights or an ignored id, is the kernel and its reduction: the first lines here).
         tf = self.tf
-        if weight is None and ignore_index is None:
+        if weight is None and ignore_index is None and not label_smoothing:
             nll = self.sparse_nll(logits, ids, axis)
             return tf.reduce_mean(nll) if reduction == "mean" else tf.reduce_sum(nll) if reduction == "sum" else nll
         if not tf.executing_eagerly():
@@ -222,11 +226,21 @@ class TensorflowBackend(Backend):
         if ignore_index is not None:
             keep = tf.not_equal(ids, ignore_index)
             ids = tf.where(keep, ids, tf.zeros_like(ids))
-        nll = self.sparse_nll(logits, ids, axis)
-        wy = None
-        if weight is not None:
-            wy = tf.gather(weight, ids)
-            nll = nll * wy
+        wy = None if weight is None else tf.gather(weight, ids)
+        if label_smoothing:
+            # One log_softmax, the gathered term and the ε/C-scaled sum (scaled before it is summed).
+            nd = logits.shape.rank
+            if axis != nd - 1:
+                logits = self.moveaxis(logits, axis, -1)
+            logp = tf.nn.log_softmax(logits)
+            picked = -tf.gather(logp, ids[..., None], batch_dims=nd - 1)[..., 0]
+            scale = -label_smoothing / logits.shape[-1]
+            spread = tf.reduce_sum(logp * (scale if weight is None else weight * scale), -1)
+            nll = (1.0 - label_smoothing) * (picked if wy is None else picked * wy) + spread
+        else:
+            nll = self.sparse_nll(logits, ids, axis)
+            if wy is not None:
+                nll = nll * wy
         if keep is not None:
             nll = tf.where(keep, nll, tf.zeros_like(nll))
         if reduction == "none":

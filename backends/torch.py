@@ -259,10 +259,13 @@ class TorchBackend(Backend):
             logits = self.torch.movedim(logits, axis, 1)
         return self.F.cross_entropy(logits, ids)
 
-    def sparse_ce(self, logits: Any, ids: Any, axis: int, weight: Any, ignore_index: int | None, reduction: str) -> Any:
+    def sparse_ce(
+        self, logits: Any, ids: Any, axis: int, weight: Any, ignore_index: int | None, reduction: str,
+        label_smoothing: float = 0.0,
+    ) -> Any:
         # One F.cross_entropy with every argument. It has no gradient for the weights: weights that
-        # need one are composed from the other primitives.
-        if weight is not None and weight.requires_grad:
+        # need one are composed from the other primitives; nor smoothing (sparse_ce_smooths is False).
+        if (weight is not None and weight.requires_grad) or label_smoothing:
             return NotImplemented
         if ids.dtype is not self.torch.int64:
             ids = ids.long()

@@ -203,16 +203,17 @@ def _sparse_loss(
             # fused kernel, which is the native call itself (one op on PyTorch, not three).
             return b.sparse_nll_mean(x, safe, axis)
     fused = NotImplemented
-    if from_logits and eps == 0.0:
+    if from_logits and (eps == 0.0 or b.sparse_ce_smooths):
         # The framework's fused kernel where it has one (b.sparse_ce), with the weights. Checked ids
         # (class ids or ignore_index) go with ignore_index and the reduction, but for "mean", which
         # divides below (D = 0 gives 0); unchecked ones, made safe, give one loss per element, masked
-        # below like the composed losses. Smoothing is composed below: PyTorch's kernel sums the C
-        # log-probabilities before scaling them by ε/C, which overflows to inf for float32 logits near
-        # ±3e38, where labelkit's loss stays finite.
+        # below like the composed losses. Smoothing is composed below unless the backend's kernel
+        # scales before it sums (``sparse_ce_smooths``): PyTorch's sums the C log-probabilities before
+        # scaling them by ε/C, which overflows to inf for float32 logits near ±3e38, where labelkit's
+        # loss stays finite.
         whole = valid is None and reduction != "mean"
         fused = b.sparse_ce(
-            x, kernel_ids, axis, w, ignore_index if valid is None else None, reduction if whole else "none"
+            x, kernel_ids, axis, w, ignore_index if valid is None else None, reduction if whole else "none", eps
         )
         if fused is not NotImplemented and whole:
             return fused
@@ -342,9 +343,9 @@ def _sparse_plan(
     """What the general path decides for a sparse loss on checked integer ids, for these shapes, dtypes
     and arguments: ``(squeeze axis or None, C, class axis, logits cast or None, number of ids,
     ignore_index as the ids can match it, weights cast or None, whether the backend's fused kernel
-    takes the call)``; ``None`` for any other format, or where the general path has more to say (an
-    error, an empty batch, smoothing, or, without the fused kernel, any call but the plain mean: the
-    general path composes it)."""
+    takes the call, ε)``; ``None`` for any other format, or where the general path has more to say (an
+    error, an empty batch, smoothing the kernel does not take, or, without the fused kernel, any call
+    but the plain mean: the general path composes it)."""
     try:
         eps = _check_args(label_smoothing, reduction, True)
         ignore_index = validate_ignore_index(ignore_index)
@@ -367,13 +368,13 @@ def _sparse_plan(
             return None
         wcast = None if b.dtype_name(weight) == dtype else dtype
     ignore = effective_ignore_index(b, ignore_index, b.dtype_name(labels))
-    fused = eps == 0.0 and type(b).sparse_ce is not Backend.sparse_ce  # smoothing: see _sparse_loss
+    fused = (eps == 0.0 or b.sparse_ce_smooths) and type(b).sparse_ce is not Backend.sparse_ce  # see _sparse_loss
     if not fused and (weight is not None or eps != 0.0 or reduction != "mean" or ignore is not None):
         return None  # the general path composes the loss
     cast = None if b.dtype_name(logits) == dtype else dtype
     return (
         spec.axis if spec.squeeze else None, spec.num_classes, spec.axis, cast, math.prod(shape) // shape[spec.axis],
-        ignore, wcast, fused,
+        ignore, wcast, fused, eps,
     )
 
 
@@ -423,7 +424,7 @@ def _sparse_apply(b: Backend, p: Any, logits: Any, labels: Any, check_values: An
     """``_sparse_fast`` once the plan ``p`` of these arrays' shapes, dtypes and arguments is known (a
     caller that remembers its last plan, ``labelkit.torch.CrossEntropyLoss``, calls this directly):
     the one read of the ids and the kernel, or ``MISS``."""
-    squeeze_axis, c, class_axis, cast, size, ignore, wcast, fused = p
+    squeeze_axis, c, class_axis, cast, size, ignore, wcast, fused, eps = p
     ids = labels if squeeze_axis is None else b.squeeze(labels, squeeze_axis)
     on_host = b.on_host(ids)
     if not on_host and (check_values is False or (check_values is not True and b.defers_checks)):
@@ -446,7 +447,7 @@ def _sparse_apply(b: Backend, p: Any, logits: Any, labels: Any, check_values: An
         # NumPy test of the weights), and a result that is not finite goes the general way, which makes
         # D = 0 give 0 and gives the rest as they are.
         try:
-            out = b.sparse_ce(x, ids, class_axis, w, ignore, reduction)
+            out = b.sparse_ce(x, ids, class_axis, w, ignore, reduction, eps)
         except (IndexError, RuntimeError):
             return MISS  # an id out of range: the general path's error, or its NaN
         # ``tolist`` of a 0-d tensor: a float read in place (PyTorch's ``item`` is an aten op and warns
@@ -460,7 +461,7 @@ def _sparse_apply(b: Backend, p: Any, logits: Any, labels: Any, check_values: An
     kept = counted_ids(b, ids, c, size, ignore)
     if kept is None or (reduction == "mean" and kept == 0):
         return MISS  # an id out of range; or every element ignored, whose mean the general path makes 0
-    out = b.sparse_ce(x, ids, class_axis, w, ignore, reduction)
+    out = b.sparse_ce(x, ids, class_axis, w, ignore, reduction, eps)
     return MISS if out is NotImplemented else out
 
 
