@@ -16,6 +16,7 @@ which value), with a note that it concerns an earlier call.
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -56,8 +57,15 @@ def defer(b: Backend, flags: list[Any], recheck: Callable[[], object]) -> None:
 def surface() -> None:
     """Reads the verdicts of the checks in flight (waiting for each flag, not for later work) and raises
     the first failure. Called at the start of every labelkit call; ``lk.check_pending()`` does the same."""
-    if not STATE.hold:
+    if not STATE.hold and not _compiling():
         _read_all()
+
+
+def _compiling() -> bool:
+    """Whether torch.compile is tracing this code: a read there would be a graph break (the verdicts
+    wait for the next eager call). Asked only while a verdict is in flight."""
+    torch = sys.modules.get("torch")
+    return torch is not None and bool(torch.compiler.is_compiling())
 
 
 def _read_all() -> None:

@@ -334,3 +334,20 @@ def test_deferred_outcome_is_the_eager_one_later(backend: Any, device: Device, c
         else:
             assert pending[:2] == ("error", LabelValueError), pending
             assert pending[2].startswith(eager[2]), (pending[2], eager[2])
+
+
+def test_a_compiled_call_leaves_the_verdict_to_the_next_eager_one(device: Device) -> None:
+    """Inside torch.compile a read would be a graph break: a compiled call (fullgraph) with a verdict in
+    flight runs, and the verdict surfaces at the next eager call."""
+    if device.backend.name != "torch":
+        pytest.skip("torch.compile")
+    import torch
+
+    z, y = torch.tensor(Z, dtype=torch.float32), torch.tensor(GOOD)
+    compiled = torch.compile(lambda a, b: lk.cross_entropy(a, b) + lk.accuracy(a, b), fullgraph=True)
+    compiled(z, y)
+    lk.cross_entropy(z, torch.tensor(BAD))  # checked on the (simulated) device: in flight
+    compiled(z, y)
+    assert len(_pending.STATE.records) == 1
+    with pytest.raises(LabelValueError, match=r"labels\[2\] is 7"):
+        lk.cross_entropy(z, y)
