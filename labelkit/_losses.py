@@ -19,6 +19,7 @@ caught by the value checks (while tracing) gives a NaN loss for its element on e
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import numbers
@@ -268,6 +269,9 @@ def _dense_loss(p: Prepared, from_logits: bool, eps: float, class_weight: Any, r
         # classes stay finite) and its gradient is 0. Everywhere else the target's gradient is the
         # natives' -w_c p_c, zero targets included (distillation through sparse teacher rows). Target
         # mass on a masked class makes the element's loss infinite, as in the natives, with no gradient.
+        losses = _dense_plain(b, tw, logp, axis)
+        if losses is not None:
+            return _dense_reduce(b, losses, t, w, ndim, axis, reduction)
         impossible = logp == float("-inf")
         losses = -b.sum(tw * b.where(impossible, 0.0, logp), axis)
         lost = b.stop_gradient(b.sum(b.where(impossible, tw, 0.0), axis))
@@ -275,6 +279,38 @@ def _dense_loss(p: Prepared, from_logits: bool, eps: float, class_weight: Any, r
         losses = b.where(none_lost, losses, b.where(none_lost, 1.0, lost) * float("inf"))
     else:
         losses = -b.sum(tw * logp, axis)  # clipped probabilities: no -inf
+    return _dense_reduce(b, losses, t, w, ndim, axis, reduction)
+
+
+def _dense_plain(b: Backend, tw: Any, logp: Any, axis: int) -> Any:
+    """The dense losses ``-Σ_c tw_c p_c`` as they are, where that is the masked formula's result: concrete
+    arrays in host memory whose losses are all finite; else ``None`` (the caller masks).
+
+    A -inf log-probability makes its element's plain loss NaN (a zero target) or infinite, so finite
+    losses mean there is none: the masked formula's ``where`` selects every ``p_c`` then, and its result
+    and gradients (``-tw_c`` for ``p_c``, ``-w_c p_c`` for the targets) are the plain product's, bit for
+    bit. The test is one reduction of the ``S`` losses and one read, free in host memory; on a device
+    (a sync) or while tracing (no value to read) the caller masks unconditionally. Costs one pass over
+    ``(*S, C)`` more than the masked formula where some loss is not finite (a -inf or NaN logit)."""
+    if b.is_tracing(tw) or b.is_tracing(logp) or not (b.on_host(tw) and b.on_host(logp)):
+        return None
+    with _quiet(b):  # NumPy's 0·(-inf) and overflow: a test, not a warning
+        losses = -b.sum(tw * logp, axis)
+        shape = b.shape(losses)
+        if None in shape or 0 in shape:
+            return None  # nothing to read: the masked formula takes it
+        finite = b.to_bool(b.isfinite(b.sum(losses)))
+    return losses if finite else None
+
+
+def _quiet(b: Backend) -> Any:
+    """NumPy's floating-point warnings off (``np.errstate``) for NumPy arrays; nothing for the others."""
+    return np.errstate(invalid="ignore", over="ignore") if b.name == "numpy" else contextlib.nullcontext()
+
+
+def _dense_reduce(b: Backend, losses: Any, t: Any, w: Any, ndim: int, axis: int, reduction: str) -> Any:
+    """The reduction of the dense ``losses`` (shape ``S``); the mean over ``D``: the element count, or
+    ``Σ_i Σ_c w_c t_ic`` with class weights ``w`` (``t`` the targets before smoothing)."""
     if reduction != "mean":
         return _reduce(b, losses, None, reduction)
     if w is None:
