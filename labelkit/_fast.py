@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from labelkit import _dispatch, _pending
-from labelkit._checks import _HOST_CHECK_MAX, _ids_in_range, host_in_range
+from labelkit._checks import _ids_in_range
+from labelkit._checks import counted_ids as _counted_ids
 from labelkit.backends import Backend
 
 __all__ = [
@@ -79,42 +80,14 @@ def ids_in_range(b: Backend, ids: Any, c: int, size: int) -> bool:
         return False
 
 
-# Ids: up to this many, the fast path reads them as a Python list. Measured on a training step on this
-# machine's CPU (an MLP, 128 ids): a NumPy reduction of the ids between the model's ops cost the step
-# ~9%, the list ~0.5%; a list of 256 ids costs ~5 µs to read.
-_FAST_LIST_MAX = 256
-
-
 def counted_ids(b: Backend, ids: Any, c: int, size: int, ignore_index: int | None) -> int | None:
     """How many of the ``size`` (> 0) integer ids are not ``ignore_index``, when every other id lies in
-    ``[0, c)``; ``None`` when one does not (the general path then raises or gives NaN).
-
-    One read: a Python list for a small batch, else as ``ids_in_range`` (the host copy for ids in host
-    memory or at most 4096 ids on a device, else the device's min and max, where a batch with ignored
-    ids goes the general way).
-    """
-    inside = ignore_index is not None and 0 <= ignore_index < c  # ignored ids that are also class ids
+    ``[0, c)``; ``None`` when one does not (the general path then raises or gives NaN): the value
+    checks' own predicate (``labelkit._checks.counted_ids``), one read."""
     try:
-        if size <= _FAST_LIST_MAX:
-            values = b.to_list(ids)
-            if min(values) >= 0 and max(values) < c:
-                return size - values.count(ignore_index) if inside else size
-            if ignore_index is None:
-                return None
-            kept = [v for v in values if v != ignore_index]
-            return len(kept) if not kept or (min(kept) >= 0 and max(kept) < c) else None
-        if ignore_index is not None and (size <= _HOST_CHECK_MAX or b.on_host(ids)):
-            arr = b.to_numpy(ids)
-            if arr.dtype.kind not in "iu":
-                return None
-            keep = arr != ignore_index  # NumPy 2 compares any dtype with any Python int exactly
-            n_kept = int(np.count_nonzero(keep))
-            return n_kept if n_kept == 0 or host_in_range(arr[keep], c) else None
+        return _counted_ids(b, ids, c, size, ignore_index)
     except RuntimeError:
         return None  # no readable values (see ids_in_range)
-    if inside:
-        return None  # the ignored ids on a device would need counting: the general path
-    return size if ids_in_range(b, ids, c, size) else None
 
 
 def all_positive(b: Backend, w: Any) -> bool:

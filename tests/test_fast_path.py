@@ -320,3 +320,21 @@ def test_an_unchecked_id_out_of_range_keeps_the_general_gradient(backend):
         assert np.isnan(float(backend.to_numpy(loss)))
         np.testing.assert_allclose(fast, general, rtol=1e-6, atol=1e-7)
         assert np.abs(general[:3]).sum() > 0 and not np.any(general[3])
+
+
+def test_checks_with_ignored_ids_read_once(backend, monkeypatch):
+    """The value check of ids with ``ignore_index`` among them takes the happy path (one read, the
+    predicate the fast path shares: ``labelkit._checks.counted_ids``), not a mask of comparisons and an
+    ``any``; small batches (a list) and large ones (a host copy)."""
+    z_small = backend.to_backend(np.zeros((6, 4), np.float32))
+    z_big = backend.to_backend(np.zeros((5000, 4), np.float32))
+    small = backend.to_backend(np.array([0, -100, 3, 2, -100, 1]), backend.default_int)
+    big = backend.to_backend(np.where(np.arange(5000) % 7 == 0, -100, np.arange(5000) % 4), backend.default_int)
+    cls = type(get_backend(z_small))
+    monkeypatch.setattr(cls, "any", _no_general_path)  # the mask path's any(bad)
+    assert lk.validate(z_small, small, ignore_index=-100).num_classes == 4
+    assert lk.validate(z_big, big, ignore_index=-100).num_classes == 4
+    monkeypatch.undo()
+    with pytest.raises(LabelValueError, match=r"labels\[2\] is 4"):
+        lk.validate(z_small, backend.to_backend(np.array([0, -100, 4, 2, -100, 1]), backend.default_int),
+                    ignore_index=-100)
