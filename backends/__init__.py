@@ -75,8 +75,7 @@ class Backend:
     # when the ids lie in host memory (PyTorch's CPU kernel does), so that labelkit need not read them
     # first: it catches the error and answers with its own. ``False``: labelkit reads the ids first.
     sparse_ce_checks_ids: bool = False
-    # Whether ``sparse_ce`` takes ``label_smoothing`` > 0 (scaling before summing, as labelkit's loss does).
-    # PyTorch's kernel sums the log-probabilities first: ``False`` there, and smoothing is composed.
+    # Whether ``sparse_ce`` takes ``label_smoothing`` > 0 (see its docstring for the overflow rule).
     sparse_ce_smooths: bool = False
     # Whether value checks of arrays outside host memory (``on_host`` false) run without a blocking
     # read when ``check_values="auto"``: the verdict is a 0-d flag read later (``read_later``,
@@ -308,8 +307,11 @@ class Backend:
         without weights), which labelkit has made sure is not 0; ``"none"`` has the ids' shape. That is
         PyTorch's ``F.cross_entropy`` and labelkit's loss alike. With ``label_smoothing`` ε > 0 (only
         where ``sparse_ce_smooths``), element ``i`` gives ``(1-ε) w[y_i] (-log_softmax[y_i]) +
-        Σ_c (-ε/C · w_c) log_softmax_c``, the C log-probabilities scaled before they are summed (a sum
-        first overflows to -inf for float32 logits near ±3e38, where this stays finite). The default has
+        Σ_c (-ε/C · w_c) log_softmax_c``. labelkit scales the C log-probabilities before it sums them (a
+        sum first overflows to -inf for float32 logits near ±3e38, where labelkit's loss stays finite):
+        a kernel that sums first (PyTorch's) may serve host arrays only, where labelkit reads the
+        result and composes the loss where it is not finite; on a device it returns ``NotImplemented``
+        for ε > 0, unless it scales first (TensorFlow's expression). The default has
         no such kernel and returns ``NotImplemented``: labelkit then composes the loss from the other
         primitives. A backend may also return ``NotImplemented`` for arguments its kernel cannot serve.
         """

@@ -27,6 +27,7 @@ class TorchBackend(Backend):
     name = "torch"
     modules = ("torch",)
     sparse_ce_checks_ids = True  # F.cross_entropy on the CPU: "IndexError: Target 7 is out of bounds."
+    sparse_ce_smooths = True  # on host tensors, with its result read for overflow (see sparse_ce)
     defers_checks = True  # on a GPU, checks copy their verdict to pinned memory behind a CUDA event
 
     def __init__(self, module: Any) -> None:
@@ -264,8 +265,11 @@ class TorchBackend(Backend):
         label_smoothing: float = 0.0,
     ) -> Any:
         # One F.cross_entropy with every argument. It has no gradient for the weights: weights that
-        # need one are composed from the other primitives; nor smoothing (sparse_ce_smooths is False).
-        if (weight is not None and weight.requires_grad) or label_smoothing:
+        # need one are composed from the other primitives. Smoothing on host tensors only: the kernel
+        # sums the log-probabilities before it scales them, so near float32's extremes its result may
+        # overflow where labelkit's is finite; labelkit reads the result (free in host memory) and
+        # composes the loss where it is not finite. On a device that read would be a sync.
+        if (weight is not None and weight.requires_grad) or (label_smoothing and not logits.is_cpu):
             return NotImplemented
         if ids.dtype is not self.torch.int64:
             ids = ids.long()
@@ -274,14 +278,16 @@ class TorchBackend(Backend):
         if axis == ndim - 1 and ndim != 2:  # channels-last: a (M, C) matrix, not a permuted copy
             out = self.F.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]), ids.reshape(-1), weight=weight, ignore_index=ignore,
-                reduction=reduction,
+                reduction=reduction, label_smoothing=label_smoothing,
             )
             return out.reshape(ids.shape) if reduction == "none" else out
         if axis != 1:
             logits = self.torch.movedim(logits, axis, 1)
-        if self._ce is not None:  # F.cross_entropy's own call (smoothing 0.0), without its Python layer
-            return self._ce(logits, ids, weight, _REDUCTIONS[reduction], ignore, 0.0)
-        return self.F.cross_entropy(logits, ids, weight=weight, ignore_index=ignore, reduction=reduction)
+        if self._ce is not None:  # F.cross_entropy's own call, without its Python layer
+            return self._ce(logits, ids, weight, _REDUCTIONS[reduction], ignore, float(label_smoothing))
+        return self.F.cross_entropy(
+            logits, ids, weight=weight, ignore_index=ignore, reduction=reduction, label_smoothing=label_smoothing
+        )
 
     def sparse_nll(self, logits: Any, ids: Any, axis: int) -> Any:
         # F.cross_entropy is the fused kernel; it wants the class axis at dim 1, or a (M, C) matrix.

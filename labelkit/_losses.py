@@ -208,14 +208,14 @@ def _sparse_loss(
         # The framework's fused kernel where it has one (b.sparse_ce), with the weights. Checked ids
         # (class ids or ignore_index) go with ignore_index and the reduction, but for "mean", which
         # divides below (D = 0 gives 0); unchecked ones, made safe, give one loss per element, masked
-        # below like the composed losses. Smoothing is composed below unless the backend's kernel
-        # scales before it sums (``sparse_ce_smooths``): PyTorch's sums the C log-probabilities before
-        # scaling them by ε/C, which overflows to inf for float32 logits near ±3e38, where labelkit's
-        # loss stays finite.
+        # below like the composed losses. Smoothing goes to the kernel where it takes it
+        # (``sparse_ce_smooths``), and is composed below where its result overflowed (``_overflowed``).
         whole = valid is None and reduction != "mean"
         fused = b.sparse_ce(
             x, kernel_ids, axis, w, ignore_index if valid is None else None, reduction if whole else "none", eps
         )
+        if fused is not NotImplemented and _overflowed(b, fused, eps):
+            fused = NotImplemented
         if fused is not NotImplemented and whole:
             return fused
     if fused is not NotImplemented:
@@ -490,7 +490,7 @@ def _sparse_apply(b: Backend, p: Any, logits: Any, labels: Any, check_values: An
         # on a tensor that requires grad).
         if out is NotImplemented or (reduction == "mean" and not math.isfinite(out.tolist())):
             return MISS
-        return out
+        return MISS if _overflowed(b, out, eps) else out
     if reduction == "mean" and weight is not None and not all_positive(b, weight):
         return MISS  # D = Σ w[y_i] may be 0
     # One read of the ids: free in host memory; on a device, the sync the checks promise.
@@ -498,7 +498,18 @@ def _sparse_apply(b: Backend, p: Any, logits: Any, labels: Any, check_values: An
     if kept is None or (reduction == "mean" and kept == 0):
         return MISS  # an id out of range; or every element ignored, whose mean the general path makes 0
     out = b.sparse_ce(x, ids, class_axis, w, ignore, reduction, eps)
-    return MISS if out is NotImplemented else out
+    return MISS if out is NotImplemented or _overflowed(b, out, eps) else out
+
+
+def _overflowed(b: Backend, out: Any, eps: float) -> bool:
+    """Whether a smoothed result of ``b.sparse_ce`` on host arrays is not finite. PyTorch's kernel sums
+    the C log-probabilities before it scales them by ε/C, which overflows to -inf for float32 logits
+    near ±3e38, where labelkit's loss (scaled first) stays finite: the composed loss answers then (and
+    for logits that are not finite themselves, with the same result). One read, free in host memory; a
+    kernel that may overflow serves host arrays only (``Backend.sparse_ce``)."""
+    if not eps or b.is_tracing(out) or not b.on_host(out):
+        return False
+    return b.to_bool(b.any(~b.isfinite(out)))
 
 
 def _fast_args(

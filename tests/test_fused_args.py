@@ -435,3 +435,22 @@ def test_an_ignore_index_beyond_int32_never_matches_int32_ids(backend, reduction
         got = lk.cross_entropy(backend.to_backend(z), backend.to_backend(ids), ignore_index=2**40,
                                reduction=reduction)
         np.testing.assert_allclose([float(np.sum(backend.to_numpy(got)))], want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("ignore", [None, -100], ids=["no-ignore", "ignore"])
+def test_smoothing_where_a_kernel_overflows_is_composed(backend, reduction, ignore):
+    """PyTorch's kernel sums the C log-probabilities before it scales them by ε/C: with float32 logits at
+    -2e38 the sum overflows (torch: inf) where labelkit's loss, scaled first, is finite. The fused result is
+    read (host memory) and the composed loss answers instead, on the fast path and the general path."""
+    from loss_oracle import sparse as oracle_sparse
+
+    z = np.array([[0.0, -2e38, -2e38, -2e38], [1.0, 2.0, 3.0, 4.0], [0.5, 0.0, -1.0, 2.0]], np.float32)
+    ids = np.array([0, 2, -100 if ignore is not None else 1])
+    want = oracle_sparse(z.astype(np.float64), ids, ignore_index=ignore, label_smoothing=0.1, reduction=reduction)
+    y = backend.to_backend(ids, backend.default_int)
+    for _ in range(2):  # the first call builds the plan, the second runs from it
+        out = backend.to_numpy(lk.cross_entropy(backend.to_backend(z), y, label_smoothing=0.1, ignore_index=ignore,
+                                                reduction=reduction))
+        assert np.all(np.isfinite(out))
+        np.testing.assert_allclose(out, want.value, rtol=1e-5)
