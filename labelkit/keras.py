@@ -263,12 +263,8 @@ class CrossEntropy(keras.losses.Loss):
     def call(self, y_true: Any, y_pred: Any) -> Any:
         if _pending.STATE.records:
             _pending.surface()  # device-side checks of earlier calls (labelkit/_pending.py)
-        state = _pending.STATE  # the loss, then the mask: one call, whose checks the next call reads
-        state.hold += 1  # (``_pending.holding()``, without a context manager's cost in every step)
-        try:
+        with _pending.holding():  # the loss, then the mask: one call, whose checks the next call reads
             return self._losses(y_true, y_pred)
-        finally:
-            state.hold -= 1
 
     def _losses(self, y_true: Any, y_pred: Any) -> Any:
         if self._ids is not None:
