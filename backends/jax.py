@@ -178,8 +178,11 @@ class JaxBackend(Backend):
         return bool(x)
 
     def read_later(self, flag: Any) -> Any:
-        flag.copy_to_host_async()  # bool() of it then waits for this array only, not the whole queue
+        flag.copy_to_host_async()  # the read then waits for this array only, not the whole queue
         return flag
+
+    def read_now(self, handle: Any) -> bool:
+        return bool(self.jax.device_get(handle))  # an explicit transfer (transfer guards allow it)
 
     def logsumexp(self, x: Any, axis: int) -> Any:
         return self.jax.nn.logsumexp(x, axis=axis)

@@ -270,7 +270,7 @@ def resolve(
       LabelValueError: an argument is a NumPy masked array with masked entries; or a device-side
         check of an earlier call failed.
     """
-    if _pending.STATE.records:
+    if _pending.RECORDS:
         _pending.surface()
     found: dict[str, Backend | None] = {}
     chosen: Backend | None = None

@@ -46,7 +46,7 @@ _ALONE: Any = object()
 def backend_of_pair(a: Any, b: Any = _ALONE) -> Backend | None:
     """The backend serving ``a`` when it is known and ``b`` (if given) is of the same type; else ``None``.
     A fast path's first step: the verdicts of device-side checks of earlier calls are read here."""
-    if _pending.STATE.records:
+    if _pending.RECORDS:
         _pending.surface()
     cls = type(a)
     if b is not _ALONE and type(b) is not cls:

@@ -211,8 +211,8 @@ def _sparse_loss(
         # below like the composed losses. Smoothing goes to the kernel where it takes it
         # (``sparse_ce_smooths``), and is composed below where its result overflowed (``_overflowed``).
         whole = valid is None and reduction != "mean"
-        fused = b.sparse_ce(
-            x, kernel_ids, axis, w, ignore_index if valid is None else None, reduction if whole else "none", eps
+        fused = _kernel(
+            b, x, kernel_ids, axis, w, ignore_index if valid is None else None, reduction if whole else "none", eps
         )
         if fused is not NotImplemented and _overflowed(b, fused, eps):
             fused = NotImplemented
@@ -483,7 +483,7 @@ def _sparse_apply(b: Backend, p: Any, logits: Any, labels: Any, check_values: An
         # NumPy test of the weights), and a result that is not finite goes the general way, which makes
         # D = 0 give 0 and gives the rest as they are.
         try:
-            out = b.sparse_ce(x, ids, class_axis, w, ignore, reduction, eps)
+            out = _kernel(b, x, ids, class_axis, w, ignore, reduction, eps)
         except (IndexError, RuntimeError):
             return MISS  # an id out of range: the general path's error, or its NaN
         # ``tolist`` of a 0-d tensor: a float read in place (PyTorch's ``item`` is an aten op and warns
@@ -497,8 +497,16 @@ def _sparse_apply(b: Backend, p: Any, logits: Any, labels: Any, check_values: An
     kept = counted_ids(b, ids, c, size, ignore)
     if kept is None or (reduction == "mean" and kept == 0):
         return MISS  # an id out of range; or every element ignored, whose mean the general path makes 0
-    out = b.sparse_ce(x, ids, class_axis, w, ignore, reduction, eps)
+    out = _kernel(b, x, ids, class_axis, w, ignore, reduction, eps)
     return MISS if out is NotImplemented or _overflowed(b, out, eps) else out
+
+
+def _kernel(b: Backend, x: Any, ids: Any, axis: int, w: Any, ignore: int | None, reduction: str, eps: float) -> Any:
+    """``b.sparse_ce``, with ``label_smoothing`` passed only when ε > 0: a plug-in backend written before
+    the argument existed keeps working for every call without smoothing."""
+    if eps:
+        return b.sparse_ce(x, ids, axis, w, ignore, reduction, label_smoothing=eps)
+    return b.sparse_ce(x, ids, axis, w, ignore, reduction)
 
 
 def _overflowed(b: Backend, out: Any, eps: float) -> bool:

@@ -6,7 +6,7 @@ before: a check that reads its verdict at once stalls the step (the CPU can no l
 GPU). So with ``check_values="auto"``, labels on a device of a backend that ``defers_checks`` are
 checked on the device: each rule's mask, one flag (``any``), and the flag's copy to the host started
 without waiting (``Backend.read_later``). The call goes on as when unchecked (an id out of range gives
-NaN for that element). The verdict is read at the next labelkit call in the same thread, or by
+NaN for that element). The verdict is read at the next labelkit call, or by
 ``lk.check_pending()``: by then the device has usually computed it, and the read waits for that flag
 only, never for the work queued after it. A failed check is then raised as the same
 ``LabelValueError`` an eager check gives (the labels are checked again, on the host, to say where and
@@ -29,12 +29,18 @@ __all__ = ["check_pending", "defer", "held", "holding", "surface"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# The checks in flight, oldest first: ``(backend, handle, recheck)``. One list for the process, so that a
+# verdict made in a short-lived thread (``nn.DataParallel`` runs each replica's forward in a new thread)
+# is read by the next call in any thread, or by ``lk.check_pending()``; changed under ``_LOCK``.
+RECORDS: list[tuple[Backend, Any, Callable[[], object]]] = []
+_LOCK = threading.Lock()
+
+
 class _State(threading.local):
-    """One thread's checks in flight: ``(backend, handle, recheck)``, oldest first; ``hold`` > 0 while a
-    caller (the Keras loss) makes several labelkit calls that count as one."""
+    """One thread's ``hold`` (> 0 while a caller, the Keras loss, makes several labelkit calls that count
+    as one)."""
 
     def __init__(self) -> None:
-        self.records: list[tuple[Backend, Any, Callable[[], object]]] = []
         self.hold = 0
 
 
@@ -50,7 +56,9 @@ def defer(b: Backend, flags: list[Any], recheck: Callable[[], object]) -> None:
         one = b.any(mask)
         flag = one if flag is None else flag | one
     if flag is not None:
-        STATE.records.append((b, b.read_later(flag), recheck))
+        handle = b.read_later(flag)
+        with _LOCK:
+            RECORDS.append((b, handle, recheck))
 
 
 def surface() -> None:
@@ -68,7 +76,9 @@ def _compiling() -> bool:
 
 
 def _read_all() -> None:
-    records, STATE.records = STATE.records, []  # each verdict is read once, also when one raises
+    with _LOCK:  # each verdict is read once, also when one raises
+        records = RECORDS[:]
+        del RECORDS[:]
     for b, handle, recheck in records:
         if b.read_now(handle):
             _raise(recheck)

@@ -261,7 +261,7 @@ class CrossEntropy(keras.losses.Loss):
             self._behind = self._ids = None
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
-        if _pending.STATE.records:
+        if _pending.RECORDS:
             _pending.surface()  # device-side checks of earlier calls (labelkit/_pending.py)
         with _pending.holding():  # the loss, then the mask: one call, whose checks the next call reads
             return self._losses(y_true, y_pred)

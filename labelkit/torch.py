@@ -176,15 +176,17 @@ class CrossEntropyLoss(torch.nn.Module):
         # A training step repeats the last call: same tensor types, shapes and dtypes, same arguments.
         # Then the plan the general path's functions made for it (kept by ``_remember``) answers at once:
         # the read of the ids and the kernel (``_sparse_apply``, as ``lk.cross_entropy``'s eager plan).
-        if _pending.STATE.records:
-            _pending.surface()  # device-side checks of earlier calls (labelkit/_pending.py)
         # (Assigning an argument drops the plan: ``__setattr__``. ``.to()`` replaces the weight buffer
-        # without it: the weight is compared by identity.)
-        last = None if torch.compiler.is_compiling() else self.__dict__.get("_lk_last")
+        # without it: the weight is compared by identity.) Compiled code does not look at the verdicts
+        # in flight (``_pending.RECORDS``): a guard on them would recompile the step.
+        compiling = torch.compiler.is_compiling()
+        if not compiling and _pending.RECORDS:
+            _pending.surface()  # device-side checks of earlier calls (labelkit/_pending.py)
+        last = None if compiling else self.__dict__.get("_lk_last")
         if last is not None and _fast.ENABLED:
             e = last.entry
             if (
-                e is not None and type(input) is e[0] and type(target) is e[0] and self._buffers.get("weight") is e[4]
+                e is not None and type(input) is e[0] and type(target) is e[0] and self._weight() is e[4]
                 and e[1].eager_key(input, target) == e[2]
             ):
                 out = _sparse_apply(e[1], e[3], input, target, e[10], e[4], e[6])
@@ -235,7 +237,7 @@ class CrossEntropyLoss(torch.nn.Module):
         if holder is None:
             holder = self.__dict__["_lk_last"] = _LastCall()
         holder.entry = None
-        weight = self._buffers.get("weight")
+        weight = self._weight()
         ignore, reduction, eps = self.ignore_index, self.reduction, self.label_smoothing
         axis, task, check = self.axis, self.task, self.check_values
         if not (
@@ -247,6 +249,11 @@ class CrossEntropyLoss(torch.nn.Module):
         if found is not None:
             b, key, p = found
             holder.entry = (type(input), b, key, p, weight, ignore, reduction, eps, axis, task, check)
+
+    def _weight(self) -> torch.Tensor | None:
+        """``self.weight``: a buffer, or a parameter where one was assigned (``nn.Parameter(w)``)."""
+        w = self._buffers.get("weight")
+        return self._parameters.get("weight") if w is None else w
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)

@@ -431,3 +431,24 @@ def test_module_copies_and_pickles_after_calls(torch: Any, lkt: Any) -> None:
     expected = loss(x, y)
     for restored in (copy.deepcopy(loss), pickle.loads(pickle.dumps(loss)), _torch_roundtrip(torch, loss)):
         torch.testing.assert_close(restored(x, y), expected)
+
+
+def test_module_weight_assigned_as_a_parameter_stays_in_the_loss():
+    """``m.weight = nn.Parameter(w)`` moves the weight from the buffers to the parameters: every call (the
+    remembered plan's too) uses it, with its gradient."""
+    import torch
+
+    from labelkit.torch import CrossEntropyLoss
+
+    z = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 1, 2, 3, 0, 1])
+    w = torch.tensor([0.5, 2.0, 1.0, 3.0])
+    want = torch.nn.functional.cross_entropy(z, y, weight=w)
+    m = CrossEntropyLoss()
+    m.weight = torch.nn.Parameter(w.clone())
+    for _ in range(4):  # the first call builds the plan, the next ones run from it
+        m.weight.grad = None
+        out = m(z, y)
+        torch.testing.assert_close(out, want)
+        out.backward()
+        assert m.weight.grad is not None
