@@ -138,7 +138,7 @@ def check_pending() -> None:
 
     With ``check_values="auto"``, labels on a GPU (PyTorch CUDA, JAX) are checked on the device, without
     the blocking host read that would stall the training step: the call's loss is NaN where an id is out
-    of range, and its error is raised by the next labelkit call in the same thread, or by this function.
+    of range, and its error is raised by the next labelkit call (in any thread), or by this function.
     Call it where a loop ends (after an epoch, before saving a checkpoint) so that no failure of the
     last call goes unnoticed. It waits for the checks' verdicts only, not for other work on the device.
 
