@@ -18,8 +18,8 @@ from labelkit.backends import Backend
 from labelkit.errors import LabelValueError
 
 __all__ = [
-    "check_ignore_index_format", "check_labels", "counted_ids", "effective_ignore_index", "label_validity",
-    "should_check", "validate_ignore_index",
+    "check_ignore_index_format", "check_labels", "checks_on_device", "counted_ids", "effective_ignore_index",
+    "label_validity", "should_check", "validate_ignore_index",
 ]
 
 PROB_TOL = 1e-3
@@ -105,6 +105,12 @@ def _exact_in_float(value: int, dtype: str) -> bool:
     return a < 1 << bits
 
 
+def checks_on_device(backend: Backend, check_values: Any) -> bool:
+    """Whether ``check_values`` has arrays outside host memory checked on the device, their verdict read
+    at the next call (``"auto"`` on a backend that ``defers_checks``): such ids are not read by a call."""
+    return backend.defers_checks and type(check_values) is str and check_values == "auto"
+
+
 def should_check(backend: Backend, check_values: Any, *arrays: Any, defer: bool = True) -> str:
     """``"eager"`` to check now, ``"device"`` to check on the device and read the verdict at the next
     call (``"auto"`` with the last of ``arrays``, the one checked, outside host memory on a backend that
@@ -119,7 +125,7 @@ def should_check(backend: Backend, check_values: Any, *arrays: Any, defer: bool 
         return ""
     tracing = any(a is not None and backend.is_tracing(a) for a in arrays)
     if not tracing:
-        if defer and check_values == "auto" and backend.defers_checks and not backend.on_host(arrays[-1]):
+        if defer and checks_on_device(backend, check_values) and not backend.on_host(arrays[-1]):
             return "device"  # a host read would stall the device's queue (SPEC "Checks on a GPU")
         return "eager"
     if check_values is True and backend.name == "tensorflow":

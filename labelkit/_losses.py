@@ -29,7 +29,7 @@ from typing import Any, cast
 import numpy as np
 
 from labelkit import _fast
-from labelkit._checks import effective_ignore_index, validate_ignore_index
+from labelkit._checks import checks_on_device, effective_ignore_index, validate_ignore_index
 from labelkit._dispatch import get_backend
 from labelkit._fast import MISS, all_positive, backend_of_pair, counted_ids, plain_check, plan, remembered
 from labelkit._ops import Prepared, _infer, decided, prepare
@@ -463,7 +463,7 @@ def _sparse_apply(b: Backend, p: Any, logits: Any, labels: Any, check_values: An
     squeeze_axis, c, class_axis, cast, size, ignore, wcast, fused, eps = p
     ids = labels if squeeze_axis is None else b.squeeze(labels, squeeze_axis)
     on_host = b.on_host(ids)
-    if not on_host and (check_values is False or (check_values is not True and b.defers_checks)):
+    if not on_host and (check_values is False or checks_on_device(b, check_values)):
         # Ids on a device are not read unless asked (check_values=True): unchecked, or checked on the
         # device with the verdict read at the next call (``labelkit/_pending.py``), ``_sparse_loss``
         # sanitises them there, element by element (a NaN mean with the valid elements' gradient, which

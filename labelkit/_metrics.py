@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from labelkit import _fast
-from labelkit._checks import effective_ignore_index, validate_ignore_index
+from labelkit._checks import checks_on_device, effective_ignore_index, validate_ignore_index
 from labelkit._fast import MISS, backend_of_pair, ids_in_range, plain_check, plan
 from labelkit._losses import _ones, _reduce, check_reduction
 from labelkit._ops import Prepared, _infer, decided, prepare
@@ -224,7 +224,7 @@ def _top1_fast(logits: Any, labels: Any, task: str, axis: int, check_values: Any
         return MISS
     squeeze_axis, spec, size = p
     ids = labels if squeeze_axis is None else b.squeeze(labels, squeeze_axis)
-    if not b.on_host(ids) and (check_values is False or (check_values is not True and b.defers_checks)):
+    if not b.on_host(ids) and (check_values is False or checks_on_device(b, check_values)):
         return MISS  # ids on a device are read only when asked (see ``_losses._sparse_apply``)
     if not ids_in_range(b, ids, spec.num_classes, size):
         return MISS  # an id out of range: the general path raises, or scores it NaN

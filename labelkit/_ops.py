@@ -10,7 +10,13 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from labelkit import _fast
-from labelkit._checks import check_ignore_index_format, check_labels, should_check, validate_ignore_index
+from labelkit._checks import (
+    check_ignore_index_format,
+    check_labels,
+    checks_on_device,
+    should_check,
+    validate_ignore_index,
+)
 from labelkit._dispatch import resolve
 from labelkit._fast import MISS, backend_of_pair, ids_in_range, plain_check, plan
 from labelkit._spec import (
@@ -581,7 +587,7 @@ def _one_hot_fast(labels: Any, num_classes: int, axis: int, dtype: Any, check_va
         return MISS
     squeeze_axis, out_axis, out_dtype, size = p
     ids = labels if squeeze_axis is None else b.squeeze(labels, squeeze_axis)
-    if check_values is not True and check_values is not False and b.defers_checks and not b.on_host(ids):
+    if checks_on_device(b, check_values) and not b.on_host(ids):
         return MISS  # "auto": ids on a device are checked there, by the general path (no read)
     if check_values is False and not (b.one_hot_reads_ids and b.on_host(ids)):
         in_range = False  # no read: the framework's one-hot gives zero rows, or the ids are on a device
